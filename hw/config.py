@@ -63,7 +63,7 @@ class AcceleratorConfig:
     # Line buffer / window generator limits.
     max_kernel: int = 11
     max_stride: int = 4
-    line_buffer_words: int = 1024
+    line_buffer_words: int = 512
     # Controller queues.
     queue_depth: int = 8
     token_depth: int = 8
@@ -229,13 +229,13 @@ PRESETS: dict[str, AcceleratorConfig] = {
     # 4x4 with small buffers: fast enough for Amaranth's Python simulator in unit tests.
     "tiny": AcceleratorConfig(
         name="tiny", rows=4, columns=4, contexts=16, ibuf_words=2048, wbuf_words=512,
-        pbuf_words=16, acc_words=1024, obuf_words=1024, line_buffer_words=512,
+        pbuf_words=16, acc_words=1024, obuf_words=1024, line_buffer_words=256,
         axi_data_bits=32, max_burst_beats=16, dram_bytes=1 << 22),
     # The reference design: 16x16, 64 KiB input and output buffers, 128-bit AXI.
     "default": AcceleratorConfig(name="default"),
     "large": AcceleratorConfig(
         name="large", rows=32, columns=32, contexts=16, ibuf_words=8192, wbuf_words=4096,
-        pbuf_words=64, acc_words=4096, obuf_words=8192, line_buffer_words=2048,
+        pbuf_words=64, acc_words=4096, obuf_words=8192, line_buffer_words=1024,
         axi_data_bits=256),
 }
 
