@@ -9,8 +9,9 @@ Queues and tokens are modelled as the hardware has them: a dispatcher moves inst
 program order into the LOAD, COMPUTE and STORE queues (each `queue_depth` deep) and stops at
 END; a queue's head runs once the tokens it pops are there. The model runs one instruction at a
 time (first runnable of LOAD, COMPUTE, STORE), so a program whose tokens order every conflicting
-access gets the same result as the parallel hardware. A program whose queues all wait stops
-with DEADLOCK, as the hardware does.
+access gets the same result as the parallel hardware; with `check_races` (the default) it proves
+that they do, raising RaceError for any conflicting access that no token orders (sim/hazards.py).
+A program whose queues all wait stops with DEADLOCK, as the hardware does.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from hw.arith import activate, requantize, round_shift, saturate8, unpack_params
 from hw.config import AcceleratorConfig
 from hw.isa import Activation, Buffer, ErrorCode, Opcode, PoolKind, Queue
 
-__all__ = ["MachineError", "RunStats", "FunctionalMachine"]
+from .hazards import HazardTracker, RaceError
+
+__all__ = ["MachineError", "RaceError", "RunStats", "FunctionalMachine", "instruction_accesses"]
 
 
 # ---- machine ------------------------------------------------------------------------------
@@ -47,6 +50,63 @@ class RunStats:
     conv_chunks: int = 0        #: chunks streamed through the array (one per cycle in hardware)
     dram_read_bytes: int = 0
     dram_write_bytes: int = 0
+
+
+def _memory_words(c: AcceleratorConfig) -> dict[str, int]:
+    """Sizes of the memories whose accesses are race-checked (DRAM in word-size granules,
+    starting small: its shadow grows with the addresses a program touches)."""
+    return {"IBUF": c.ibuf_words, "WBUF": c.wbuf_words, "PBUF": c.pbuf_words,
+            "LUT": c.lut_words, "OBUF": c.obuf_words, "ACC": c.acc_words, "DRAM": 1 << 16}
+
+
+def _span(start: int, count: int) -> np.ndarray:
+    return np.arange(start, start + count, dtype=np.int64)
+
+
+def dma_word_offsets(instr: isa.Instruction, word_bytes: int) -> np.ndarray:
+    """DRAM byte address of the first byte of every word of a DMA pattern, in buffer order."""
+    i2 = np.arange(instr.count2, dtype=np.int64)[:, None, None] * instr.stride2
+    i1 = np.arange(instr.count1, dtype=np.int64)[None, :, None] * instr.stride1
+    i0 = np.arange(instr.size0, dtype=np.int64)[None, None, :] * word_bytes
+    return (instr.dram_addr + i2 + i1 + i0).reshape(-1)
+
+
+def instruction_accesses(instr: isa.Instruction, c: AcceleratorConfig
+                         ) -> list[tuple[str, np.ndarray, bool]]:
+    """(memory, word indices, is_write) of everything an instruction reads and writes, as the
+    hardware does it: a pass reads its whole input tile, DRAM in granules of one word."""
+    op = instr.OPCODE
+    if op in (Opcode.LOAD, Opcode.STORE):
+        wb = isa.buffer_word_bytes(c, instr.buffer)
+        starts = dma_word_offsets(instr, wb)
+        granules = (starts[:, None] + np.arange(0, wb, c.word_bytes)[None, :]) // c.word_bytes
+        buf = _span(instr.buf_addr, len(starts))
+        if op is Opcode.LOAD:
+            return [("DRAM", granules, False), (instr.buffer.name, buf, True)]
+        return [(instr.buffer.name, buf, False), ("DRAM", granules, True)]
+    uses_lut = getattr(instr, "activation", Activation.NONE) is Activation.LUT
+    out: list[tuple[str, np.ndarray, bool]] = []
+    if uses_lut:
+        out.append(("LUT", _span(0, c.lut_words), False))
+    if op is Opcode.CONV:
+        pixels = instr.out_h * instr.out_w
+        out += [("IBUF", _span(instr.ibuf_addr, instr.in_groups * instr.in_h * instr.in_w), False),
+                ("WBUF", _span(instr.wbuf_addr, instr.chunk_count * c.columns), False)]
+        if instr.accumulate:
+            out.append(("ACC", _span(instr.acc_addr, pixels), False))
+        if instr.output:
+            out += [("PBUF", _span(instr.pbuf_addr, 1), False),
+                    ("OBUF", _span(instr.obuf_addr, pixels), True)]
+        else:
+            out.append(("ACC", _span(instr.acc_addr, pixels), True))
+    elif op is Opcode.POOL:
+        out += [("IBUF", _span(instr.ibuf_addr, instr.groups * instr.in_h * instr.in_w), False),
+                ("OBUF", _span(instr.obuf_addr, instr.groups * instr.out_h * instr.out_w), True)]
+    elif op is Opcode.ADD:
+        out += [("IBUF", _span(instr.a_addr, instr.count), False),
+                ("IBUF", _span(instr.b_addr, instr.count), False),
+                ("OBUF", _span(instr.obuf_addr, instr.count), True)]
+    return out
 
 
 _PAIR = {  # (queue, "prev"/"next") -> neighbouring queue
@@ -88,10 +148,12 @@ class FunctionalMachine:
         self.dram[address:address + len(data)] = np.frombuffer(data, np.uint8)
 
     # ---- running --------------------------------------------------------------------------
-    def run(self, program: list[isa.Instruction]) -> RunStats:
+    def run(self, program: list[isa.Instruction], *, check_races: bool = True) -> RunStats:
         """Run to END. Raises MachineError (with the hardware's error code) on a bad
-        instruction, a token overflow or a deadlock; the state is left as at the stop."""
+        instruction, a token overflow or a deadlock, and RaceError on an unsynchronised
+        access; the state is left as at the stop."""
         c = self.config
+        tracker = HazardTracker(_memory_words(c)) if check_races else None
         queues = {q: deque() for q in Queue}
         tokens = {pair: 0 for pair in _PAIR.items()}
         pc, ended = 0, False
@@ -137,6 +199,12 @@ class FunctionalMachine:
             for side in ("prev", "next"):
                 if getattr(instr, f"pop_{side}"):
                     tokens[self._incoming(runnable, side)] -= 1
+                    if tracker:
+                        tracker.pop(runnable, _PAIR[(runnable, side)])
+            if tracker:
+                tracker.begin(runnable)
+                for memory, words, write in instruction_accesses(instr, c):
+                    tracker.access(memory, words, runnable, index, write=write)
             self.execute(instr)
             for side in ("prev", "next"):
                 if getattr(instr, f"push_{side}"):
@@ -146,6 +214,8 @@ class FunctionalMachine:
                                            f"{runnable.name}->{key[1].name} already holds "
                                            f"{c.token_depth} tokens")
                     tokens[key] += 1
+                    if tracker:
+                        tracker.push(runnable, key[1])
 
     @staticmethod
     def _incoming(q: Queue, side: str):
@@ -163,10 +233,7 @@ class FunctionalMachine:
     # ---- DMA ------------------------------------------------------------------------------
     def _dram_offsets(self, instr: isa.Instruction, word_bytes: int) -> np.ndarray:
         """Byte addresses [words, word_bytes] of a DMA pattern, in buffer order."""
-        i2 = np.arange(instr.count2, dtype=np.int64)[:, None, None] * instr.stride2
-        i1 = np.arange(instr.count1, dtype=np.int64)[None, :, None] * instr.stride1
-        i0 = np.arange(instr.size0, dtype=np.int64)[None, None, :] * word_bytes
-        starts = (instr.dram_addr + i2 + i1 + i0).reshape(-1)
+        starts = dma_word_offsets(instr, word_bytes)
         return starts[:, None] + np.arange(word_bytes, dtype=np.int64)[None, :]
 
     def _load(self, instr: isa.Instruction) -> None:
