@@ -1,0 +1,93 @@
+"""Accumulator stage: adds a pass's partial sums to the accumulator buffer or passes them on.
+
+A reduction that needs more chunks than the PEs hold weight contexts runs as several passes
+(docs/isa.md, CONV). For each output pixel p of a pass this stage computes
+`sum = wrap(partial[p] + (ACC[acc_addr + p] if accumulate else 0))` per column, then writes the
+sum back to the accumulator buffer (intermediate pass) or sends it on to post-processing
+(`output` pass). The read port must be transparent for the write port: a one-pixel pass
+(a fully connected layer) reads, one cycle later, the word the previous pass just wrote.
+
+Ports:
+  cmd  In(stream of AccumulateCommand)   one per pass, before its pixels
+  i    In(stream of C x acc_bits)         partial sums, one pixel per element
+  o    Out(stream of C x acc_bits)        sums of `output` passes, to post-processing
+  rd   drives a transparent ReadPort of the accumulator buffer
+  wr   drives its WritePort
+
+Latency: 1 cycle from `i` to `o` (or to the write). Throughput: 1 pixel per cycle.
+"""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.config import AcceleratorConfig
+
+__all__ = ["AccumulateCommand", "Accumulator"]
+
+
+class AccumulateCommand(data.Struct):
+    acc_addr: 16
+    pixels: 20
+    accumulate: 1
+    output: 1
+
+
+class Accumulator(wiring.Component):
+    def __init__(self, *, config: AcceleratorConfig) -> None:
+        if not isinstance(config, AcceleratorConfig):
+            raise TypeError(f"config must be an AcceleratorConfig, not {config!r}")
+        self.config = config
+        self.layout = data.ArrayLayout(signed(config.acc_bits), config.columns)
+        addr_width = (config.acc_words - 1).bit_length()
+        super().__init__({
+            "cmd": In(stream.Signature(AccumulateCommand)),
+            "i": In(stream.Signature(self.layout)),
+            "o": Out(stream.Signature(self.layout)),
+            "rd": In(memory.ReadPort.Signature(addr_width=addr_width, shape=self.layout)),
+            "wr": In(memory.WritePort.Signature(addr_width=addr_width, shape=self.layout)),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        pass_ = Signal(AccumulateCommand)
+        active = Signal()          # a pass is running
+        remaining = Signal(20)     # pixels of the pass not yet accepted
+        addr = Signal(16)          # accumulator address of the next pixel
+        # Stage 1: the pixel accepted last cycle, waiting for its accumulator word.
+        s1_valid, s1_output, s1_accumulate = Signal(), Signal(), Signal()
+        s1_addr = Signal(16)
+        s1_partial = Signal(self.layout)
+
+        stalled = s1_valid & s1_output & ~self.o.ready
+        take = active & self.i.valid & ~stalled
+
+        m.d.comb += [
+            self.cmd.ready.eq(~active),
+            self.i.ready.eq(active & ~stalled),
+            self.rd.en.eq(~stalled),
+            self.rd.addr.eq(addr),
+        ]
+        with m.If(self.cmd.valid & ~active):
+            m.d.sync += [pass_.eq(self.cmd.payload), active.eq(1),
+                         remaining.eq(self.cmd.payload.pixels), addr.eq(self.cmd.payload.acc_addr)]
+        with m.If(take):
+            m.d.sync += [addr.eq(addr + 1), remaining.eq(remaining - 1)]
+            with m.If(remaining == 1):
+                m.d.sync += active.eq(0)
+        with m.If(~stalled):
+            m.d.sync += [s1_valid.eq(take), s1_output.eq(pass_.output),
+                         s1_accumulate.eq(pass_.accumulate), s1_addr.eq(addr),
+                         s1_partial.eq(self.i.payload)]
+
+        previous = data.View(self.layout, self.rd.data)
+        total = Cat((s1_partial[c] + Mux(s1_accumulate, previous[c], 0))[:self.config.acc_bits]
+                    for c in range(self.config.columns))
+        m.d.comb += [
+            self.o.valid.eq(s1_valid & s1_output),
+            self.o.payload.eq(total),
+            self.wr.addr.eq(s1_addr),
+            self.wr.data.eq(total),
+            self.wr.en.eq(s1_valid & ~s1_output),
+        ]
+        return m
