@@ -6,7 +6,8 @@ Layout (all integers little-endian; full description in docs/program-format.md):
     4   2  format version (FORMAT_VERSION)
     6   2  reserved, zero
     8   4  header length H in bytes
-    12  H  header: UTF-8 JSON (config, config fingerprint, sections, tensor map, layers, meta)
+    12  H  header: UTF-8 JSON (config, config fingerprint, sections, tensor map, layers, meta,
+           attachments)
     ..     payload: the sections' bytes, at the offsets the header gives
     -32 32 SHA-256 of every byte before it
 
@@ -85,6 +86,9 @@ class Program:
     program_address: int = 0
     layers: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Named blobs that travel with the program but are not placed in DRAM (for example the
+    #: serialised quantized graph that the reference backend executes).
+    attachments: dict[str, bytes] = field(default_factory=dict)
 
     # ---- writing ---------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -110,6 +114,7 @@ class Program:
             "outputs": [t.to_json() for t in self.outputs],
             "layers": self.layers,
             "meta": self.meta,
+            "attachments": {name: add(blob) for name, blob in sorted(self.attachments.items())},
         }
         head = json.dumps(header, sort_keys=True).encode()
         body = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, 0, len(head)) + head + b"".join(blobs)
@@ -186,7 +191,9 @@ class Program:
             inputs=[TensorInfo.from_json(t) for t in header["inputs"]],
             outputs=[TensorInfo.from_json(t) for t in header["outputs"]],
             program_address=int(header["program_address"]),
-            layers=list(header["layers"]), meta=dict(header["meta"]))
+            layers=list(header["layers"]), meta=dict(header["meta"]),
+            attachments={str(name): section(entry, f"attachment {name!r}")
+                         for name, entry in header.get("attachments", {}).items()})
         try:
             program.validate()
         except ValueError as exc:
