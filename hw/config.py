@@ -131,6 +131,8 @@ class AcceleratorConfig:
                 or not 0 < self.clock_mhz <= 2000:
             raise ConfigError(
                 f"config field 'clock_mhz' must be a number in (0, 2000], not {self.clock_mhz!r}")
+        # 125 and 125.0 are the same clock: store a float so equal configs share a fingerprint.
+        object.__setattr__(self, "clock_mhz", float(self.clock_mhz))
 
     # ---- derived figures -------------------------------------------------------------------
     @property
@@ -211,7 +213,11 @@ class AcceleratorConfig:
             raise ConfigError(f"{source}: expected an [accelerator] table")
         values = dict(table)
         if "base" in values:  # start from a preset and override some fields
-            base = preset(values.pop("base"))
+            base_name = values.pop("base")
+            if not isinstance(base_name, str):
+                raise ConfigError(f"{source}: 'base' must be a preset name "
+                                  f"({', '.join(PRESETS)}), not {base_name!r}")
+            base = preset(base_name)
             values = {**base.to_dict(), "name": f"{base.name}+custom", **values}
         return cls.from_dict(values, source=source)
 

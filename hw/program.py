@@ -12,9 +12,9 @@ Layout (all integers little-endian; full description in docs/program-format.md):
     -32 32 SHA-256 of every byte before it
 
 Loading checks, in this order and before anything runs: size, magic, version, checksum,
-header, sections, instructions (every word must decode), DRAM segments (inside the configured
-DRAM, not overlapping the program), and — when the caller names the configuration it will run
-on — that the program was built for exactly that configuration.
+header, the embedded config and its fingerprint, that the program was built for exactly the
+configuration the caller names (when it names one), sections, instructions (every word must
+decode), DRAM regions (inside the configured DRAM, no overlaps).
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ class Program:
         payload = body[head_end:]
         try:
             return cls._from_header(header, payload, config=config, source=source)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, ProgramError):
                 raise
             raise ProgramError(f"{source}: malformed header: {exc!r}") from None
