@@ -81,6 +81,7 @@ class ErrorCode(enum.Enum, shape=4):
     MISALIGNED = 5       #: a DRAM address or stride that is not a multiple of the word size
     TOKEN_OVERFLOW = 6   #: more unconsumed dependency tokens than the token queue holds
     DEADLOCK = 7         #: every queue waits for a token that no runnable instruction pushes
+    BUS_ERROR = 8        #: the AXI slave answered SLVERR or DECERR (hardware only)
 
 
 def queue_of(opcode: Opcode) -> Queue | None:
