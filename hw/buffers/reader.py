@@ -29,10 +29,12 @@ class BufferReader(wiring.Component):
         self.addr_width = addr_width
         self.shape = shape
         self.tag_shape = tag_shape
+        # A zero-width tag is left out (it would be an empty Verilog vector).
+        tag = {"tag": tag_shape} if Shape.cast(tag_shape).width else {}
         super().__init__({
-            "a": In(stream.Signature(data.StructLayout({"addr": addr_width, "tag": tag_shape}))),
+            "a": In(stream.Signature(data.StructLayout({"addr": addr_width, **tag}))),
             "rd": In(memory.ReadPort.Signature(addr_width=addr_width, shape=shape)),
-            "o": Out(stream.Signature(data.StructLayout({"data": shape, "tag": tag_shape}))),
+            "o": Out(stream.Signature(data.StructLayout({"data": shape, **tag}))),
         })
 
     def elaborate(self, platform) -> Module:

@@ -13,6 +13,7 @@ Ports:
   o    Out(stream of C x acc_bits)        sums of `output` passes, to post-processing
   rd   drives a transparent ReadPort of the accumulator buffer
   wr   drives its WritePort
+  done Out(1)                             strobe: an intermediate pass's last sum is written
 
 Latency: 1 cycle from `i` to `o` (or to the write). Throughput: 1 pixel per cycle.
 """
@@ -23,7 +24,12 @@ from amaranth.lib.wiring import In, Out
 
 from hw.config import AcceleratorConfig
 
-__all__ = ["AccumulateCommand", "Accumulator"]
+__all__ = ["AccumulateCommand", "Accumulator", "acc_word_layout"]
+
+
+def acc_word_layout(config: AcceleratorConfig) -> data.ArrayLayout:
+    """One accumulator-buffer word: `columns` signed acc_bits values."""
+    return data.ArrayLayout(signed(config.acc_bits), config.columns)
 
 
 class AccumulateCommand(data.Struct):
@@ -38,7 +44,7 @@ class Accumulator(wiring.Component):
         if not isinstance(config, AcceleratorConfig):
             raise TypeError(f"config must be an AcceleratorConfig, not {config!r}")
         self.config = config
-        self.layout = data.ArrayLayout(signed(config.acc_bits), config.columns)
+        self.layout = acc_word_layout(config)
         addr_width = (config.acc_words - 1).bit_length()
         super().__init__({
             "cmd": In(stream.Signature(AccumulateCommand)),
@@ -46,6 +52,7 @@ class Accumulator(wiring.Component):
             "o": Out(stream.Signature(self.layout)),
             "rd": In(memory.ReadPort.Signature(addr_width=addr_width, shape=self.layout)),
             "wr": In(memory.WritePort.Signature(addr_width=addr_width, shape=self.layout)),
+            "done": Out(1),
         })
 
     def elaborate(self, platform) -> Module:
@@ -55,7 +62,7 @@ class Accumulator(wiring.Component):
         remaining = Signal(20)     # pixels of the pass not yet accepted
         addr = Signal(16)          # accumulator address of the next pixel
         # Stage 1: the pixel accepted last cycle, waiting for its accumulator word.
-        s1_valid, s1_output, s1_accumulate = Signal(), Signal(), Signal()
+        s1_valid, s1_output, s1_accumulate, s1_last = Signal(), Signal(), Signal(), Signal()
         s1_addr = Signal(16)
         s1_partial = Signal(self.layout)
 
@@ -78,6 +85,7 @@ class Accumulator(wiring.Component):
         with m.If(~stalled):
             m.d.sync += [s1_valid.eq(take), s1_output.eq(pass_.output),
                          s1_accumulate.eq(pass_.accumulate), s1_addr.eq(addr),
+                         s1_last.eq(remaining == 1),
                          s1_partial.eq(self.i.payload)]
 
         previous = data.View(self.layout, self.rd.data)
@@ -90,4 +98,5 @@ class Accumulator(wiring.Component):
             self.wr.data.eq(total),
             self.wr.en.eq(s1_valid & ~s1_output),
         ]
+        m.d.sync += self.done.eq(s1_valid & ~s1_output & s1_last)
         return m

@@ -11,7 +11,7 @@ command is accepted in the cycle its predecessor's last address leaves, so conse
 commands stream without a gap.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,11 +23,14 @@ class LinearAddressGenerator(wiring.Component):
         for name, value in (("addr_width", addr_width), ("count_width", count_width)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        # A zero-width tag is left out (it would be an empty Verilog vector).
+        self.tagged = Shape.cast(tag_shape).width > 0
+        tag = {"tag": tag_shape} if self.tagged else {}
         super().__init__({
             "cmd": In(stream.Signature(data.StructLayout(
-                {"base": addr_width, "count": count_width, "tag": tag_shape}))),
+                {"base": addr_width, "count": count_width, **tag}))),
             "o": Out(stream.Signature(data.StructLayout(
-                {"addr": addr_width, "last": 1, "tag": tag_shape}))),
+                {"addr": addr_width, "last": 1, **tag}))),
         })
 
     def elaborate(self, platform) -> Module:
@@ -42,6 +45,7 @@ class LinearAddressGenerator(wiring.Component):
         with m.If(done):
             m.d.sync += [self.o.valid.eq(self.cmd.valid & (self.cmd.payload.count != 0)),
                          self.o.payload.addr.eq(self.cmd.payload.base),
-                         self.o.payload.tag.eq(self.cmd.payload.tag),
                          remaining.eq(self.cmd.payload.count)]
+            if self.tagged:
+                m.d.sync += self.o.payload.tag.eq(self.cmd.payload.tag)
         return m

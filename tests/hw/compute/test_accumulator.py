@@ -16,7 +16,8 @@ class AccumulatorWithBuffer(wiring.Component):
         self.acc = Accumulator(config=config)
         self.mem = memory.Memory(shape=self.acc.layout, depth=config.acc_words, init=[])
         members = self.acc.signature.members
-        super().__init__({"cmd": members["cmd"], "i": members["i"], "o": members["o"]})
+        super().__init__({"cmd": members["cmd"], "i": members["i"], "o": members["o"],
+                          "done": members["done"]})
 
     def elaborate(self, platform):
         m = Module()
@@ -27,6 +28,7 @@ class AccumulatorWithBuffer(wiring.Component):
         for name in ("cmd", "i"):
             connect(m, wiring.flipped(getattr(self, name)), getattr(self.acc, name))
         connect(m, self.acc.o, wiring.flipped(self.o))
+        m.d.comb += self.done.eq(self.acc.done)
         return m
 
 
@@ -62,7 +64,11 @@ def test_multi_pass_reduction_matches_model(cfg, gaps, stalls):
             passes.append((addr, step > 0, step == 2, partials))
     dut = AccumulatorWithBuffer(config)
     want = model(passes, cols, bits, config.acc_words)
-    got = []
+    got, dones = [], []
+
+    async def watcher(ctx):
+        async for _, _, done in ctx.tick().sample(dut.done):
+            dones.append(done)
 
     async def producer(ctx):
         for i, (addr, accumulate, output, partials) in enumerate(passes):
@@ -75,8 +81,9 @@ def test_multi_pass_reduction_matches_model(cfg, gaps, stalls):
         got.extend(await collect(ctx, dut.o, len(want), stalls=stalls, seed=9,
                                  convert=lambda v: [int(x) for x in v]))
 
-    run_sim(dut, producer, consumer)
+    run_sim(dut, producer, consumer, processes=[watcher])
     assert got == want
+    assert sum(dones) == sum(1 for p in passes if not p[2])   # one per intermediate pass
 
 
 def test_rejects_non_config():

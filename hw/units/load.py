@@ -1,0 +1,107 @@
+"""The load unit: executes LOAD instructions with the read DMA.
+
+Each LOAD becomes one DMA descriptor (the instruction's DRAM pattern, with the word size of its
+target buffer) and a pending entry (buffer, buf_addr). Words come back in order with their index
+within the descriptor and leave on `wr` as buffer writes at `buf_addr + index`; the top level
+routes them to the buffer's write port. Descriptors are issued while earlier LOADs still
+receive data (up to `pending` LOADs in flight), so DRAM latency is paid once per run of LOADs.
+
+Ports:
+  instr  In(stream of 256-bit LOAD words)   from the controller's load queue
+  desc   Out(stream of Descriptor)          to the read DMA (tag 0)
+  words  In(stream of the read DMA's words) the LOADs' data, in order
+  wr     Out(stream of LoadWrite)           {buffer, addr, data}: one buffer word per element
+  done   Out(1)                             strobe: a LOAD's last word left `wr`
+
+Latency: instruction accepted in cycle t -> descriptor valid in t+1. A word on `words` in cycle
+u -> on `wr` in cycle u (combinational). Throughput: one word per cycle.
+"""
+
+from amaranth.hdl import Cat, Module, Mux
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from hw.axi.bursts import Descriptor, default_max_word_bytes
+from hw.axi.signatures import AXIResp
+from hw.config import AcceleratorConfig
+from hw.isa import INSTR_BITS, Buffer, LoadStoreLayout
+
+__all__ = ["LoadUnit", "load_write_layout", "read_word_layout", "word_beats_log2"]
+
+
+def read_word_layout(config: AcceleratorConfig) -> data.StructLayout:
+    """The read DMA's output words (hw/axi/read_dma.py) at the default word width."""
+    return data.StructLayout({"data": 8 * default_max_word_bytes(config), "index": 16,
+                              "tag": 4, "last": 1, "resp": AXIResp})
+
+
+def load_write_layout(config: AcceleratorConfig) -> data.StructLayout:
+    return data.StructLayout({"buffer": Buffer, "addr": 16,
+                              "data": 8 * default_max_word_bytes(config)})
+
+
+def word_beats_log2(config: AcceleratorConfig, buffer_word_bytes: int) -> int:
+    return (buffer_word_bytes // config.axi_data_bytes).bit_length() - 1
+
+
+class LoadUnit(wiring.Component):
+    def __init__(self, *, config: AcceleratorConfig, pending: int = 4) -> None:
+        if not isinstance(config, AcceleratorConfig):
+            raise TypeError(f"config must be an AcceleratorConfig, not {config!r}")
+        if isinstance(pending, bool) or not isinstance(pending, int) or pending < 1:
+            raise ValueError(f"pending must be a positive integer, not {pending!r}")
+        self.config = config
+        self.pending = pending
+        super().__init__({
+            "instr": In(stream.Signature(INSTR_BITS)),
+            "desc": Out(stream.Signature(Descriptor)),
+            "words": In(stream.Signature(read_word_layout(config))),
+            "wr": Out(stream.Signature(load_write_layout(config))),
+            "done": Out(1),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self.config
+        entry = data.StructLayout({"buffer": Buffer, "addr": 16})
+        m.submodules.inflight = inflight = SyncFIFO(width=entry.size, depth=self.pending)
+        load = data.View(LoadStoreLayout, self.instr.payload[:data.Layout.cast(LoadStoreLayout).size])
+
+        # Issue: one descriptor per LOAD, once there is room to remember where its words go.
+        beats_word = word_beats_log2(cfg, cfg.word_bytes)
+        beats_param = word_beats_log2(cfg, cfg.pbuf_word_bytes)
+        with m.If(self.desc.ready | ~self.desc.valid):
+            m.d.sync += self.desc.valid.eq(0)
+            with m.If(self.instr.valid & inflight.w_rdy):
+                m.d.sync += [
+                    self.desc.valid.eq(1),
+                    self.desc.payload.dram_addr.eq(load.dram_addr),
+                    self.desc.payload.size0.eq(load.size0),
+                    self.desc.payload.count1.eq(load.count1),
+                    self.desc.payload.stride1.eq(load.stride1),
+                    self.desc.payload.count2.eq(load.count2),
+                    self.desc.payload.stride2.eq(load.stride2),
+                    self.desc.payload.beats_log2.eq(
+                        Mux(load.buffer == Buffer.PBUF, beats_param, beats_word)),
+                    self.desc.payload.tag.eq(0),
+                ]
+        accept = self.instr.valid & inflight.w_rdy & (self.desc.ready | ~self.desc.valid)
+        m.d.comb += [
+            self.instr.ready.eq(accept),
+            inflight.w_en.eq(accept),
+            inflight.w_data.eq(Cat(load.buffer, load.buf_addr)),
+        ]
+
+        # Data: each word to its buffer address.
+        head = data.View(entry, inflight.r_data)
+        m.d.comb += [
+            self.wr.valid.eq(self.words.valid & inflight.r_rdy),
+            self.wr.payload.buffer.eq(head.buffer),
+            self.wr.payload.addr.eq(head.addr + self.words.payload.index),
+            self.wr.payload.data.eq(self.words.payload.data),
+            self.words.ready.eq(self.wr.ready & inflight.r_rdy),
+            inflight.r_en.eq(self.wr.valid & self.wr.ready & self.words.payload.last),
+        ]
+        m.d.sync += self.done.eq(self.wr.valid & self.wr.ready & self.words.payload.last)
+        return m
