@@ -43,7 +43,13 @@ from .bursts import (AXCACHE, MAX_BEATS_LOG2, BurstGenerator, Descriptor, check_
                      default_max_word_bytes, first_error)
 from .signatures import AXI4ReadSignature, AXIBurst, AXIResp
 
-__all__ = ["ReadDMA"]
+__all__ = ["ReadDMA", "word_layout"]
+
+
+def word_layout(max_word_bytes: int) -> data.StructLayout:
+    """The payload of `ReadDMA.o` for words of up to `max_word_bytes` bytes."""
+    return data.StructLayout({"data": 8 * max_word_bytes, "index": 16, "tag": 4, "last": 1,
+                              "resp": AXIResp})
 
 
 class ReadDMA(wiring.Component):
@@ -60,8 +66,7 @@ class ReadDMA(wiring.Component):
         self.config = config
         self.max_word_bytes = max_word_bytes
         self.outstanding = outstanding
-        self.word_layout = data.StructLayout({
-            "data": 8 * max_word_bytes, "index": 16, "tag": 4, "last": 1, "resp": AXIResp})
+        self.word_layout = word_layout(max_word_bytes)
         super().__init__({
             "i": In(stream.Signature(Descriptor)),
             "o": Out(stream.Signature(self.word_layout)),

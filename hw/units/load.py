@@ -22,27 +22,17 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from hw.axi.bursts import Descriptor, default_max_word_bytes
-from hw.axi.signatures import AXIResp
+from hw.axi.bursts import Descriptor, default_max_word_bytes, word_beats_log2
+from hw.axi.read_dma import word_layout
 from hw.config import AcceleratorConfig
 from hw.isa import INSTR_BITS, Buffer, LoadStoreLayout
 
-__all__ = ["LoadUnit", "load_write_layout", "read_word_layout", "word_beats_log2"]
-
-
-def read_word_layout(config: AcceleratorConfig) -> data.StructLayout:
-    """The read DMA's output words (hw/axi/read_dma.py) at the default word width."""
-    return data.StructLayout({"data": 8 * default_max_word_bytes(config), "index": 16,
-                              "tag": 4, "last": 1, "resp": AXIResp})
+__all__ = ["LoadUnit", "load_write_layout"]
 
 
 def load_write_layout(config: AcceleratorConfig) -> data.StructLayout:
     return data.StructLayout({"buffer": Buffer, "addr": 16,
                               "data": 8 * default_max_word_bytes(config)})
-
-
-def word_beats_log2(config: AcceleratorConfig, buffer_word_bytes: int) -> int:
-    return (buffer_word_bytes // config.axi_data_bytes).bit_length() - 1
 
 
 class LoadUnit(wiring.Component):
@@ -56,7 +46,7 @@ class LoadUnit(wiring.Component):
         super().__init__({
             "instr": In(stream.Signature(INSTR_BITS)),
             "desc": Out(stream.Signature(Descriptor)),
-            "words": In(stream.Signature(read_word_layout(config))),
+            "words": In(stream.Signature(word_layout(default_max_word_bytes(config)))),
             "wr": Out(stream.Signature(load_write_layout(config))),
             "done": Out(1),
         })

@@ -23,12 +23,11 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.axi.bursts import Descriptor, default_max_word_bytes
+from hw.axi.bursts import Descriptor, default_max_word_bytes, word_beats_log2
 from hw.axi.signatures import AXIResp
 from hw.config import AcceleratorConfig
 from hw.isa import INSTR_BITS, LoadStoreLayout
 
-from .load import word_beats_log2
 
 __all__ = ["StoreUnit"]
 
