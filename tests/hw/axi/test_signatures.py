@@ -107,7 +107,8 @@ def test_cocotbext_axi_attaches_by_prefix(tmp_path):
     runner.build(sources=[source], hdl_toplevel="bus_pair", build_dir=tmp_path,
                  timescale=("1ns", "1ps"))
     results = runner.test(hdl_toplevel="bus_pair", test_module="cocotb_names",
-                          build_dir=tmp_path, test_dir=Path(__file__).parent)
+                          build_dir=tmp_path, test_dir=Path(__file__).parent,
+                          results_xml=str(tmp_path / "results.xml"))
     assert get_results(results) == (1, 0)
 
 
