@@ -1,0 +1,397 @@
+"""Sliding-window generator: input tile rows into the line buffer, window chunks out.
+
+One pass has the parameters of a CONV instruction (hw/isa.py `ConvLayout`; a POOL pass is one
+per group plane with groups=1 and chunks [0, K*K)). For every output pixel (oy, ox) in raster
+order it emits chunks k in [chunk_start, chunk_start + chunk_count) of the flattened window,
+k = (ky*K + kx)*groups + group, each the input word at iy = oy*S - pad_top + ky,
+ix = ox*S - pad_left + kx, or zero (`inside` = 0) when (iy, ix) lies outside the in_h x in_w
+tile -- exactly sim/functional.py `window_addresses`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw import isa
+from hw.config import AcceleratorConfig
+
+from .line_buffer import LineBuffer, default_row_slots
+
+__all__ = ["WindowPass", "window_cmd_layout", "window_chunk_layout", "WindowGenerator"]
+
+_CONV = data.Layout.cast(isa.ConvLayout)
+_PASS_FIELDS = ("in_h", "in_w", "kernel", "stride", "pad_top", "pad_left", "out_h", "out_w",
+                "chunk_start")
+
+
+def _product(a: Value, b: Value) -> Value:
+    """a * b as a sum of b shifted by the set bits of the narrow field a. These products are
+    formed once per pass from 3- to 10-bit fields; as adders in LUTs they leave the 18x18
+    multipliers (at most 156 on an ECP5) to the systolic array -- a `*` took 7 of them."""
+    terms = [Mux(a[bit], b << bit, 0) for bit in range(len(a))]
+    return sum(terms[1:], terms[0])
+
+
+def _max_chunk_count(config: AcceleratorConfig) -> int:
+    """A CONV pass uses at most `contexts` chunks, a POOL window has max_kernel**2 taps."""
+    return max(config.contexts, config.max_kernel ** 2)
+
+
+def window_cmd_layout(config: AcceleratorConfig) -> data.StructLayout:
+    """Pass parameters; field widths are the CONV instruction's (chunk_count wide enough for a
+    whole max_kernel x max_kernel pooling window)."""
+    fields = {name: _CONV[name].shape for name in _PASS_FIELDS}
+    fields["groups"] = _CONV["in_groups"].shape
+    fields["chunk_count"] = unsigned(
+        max(_CONV["chunk_count"].width, _max_chunk_count(config).bit_length()))
+    return data.StructLayout(fields)
+
+
+def window_chunk_layout(config: AcceleratorConfig) -> data.StructLayout:
+    """One chunk: `data` (rows int8 lanes, lane 0 in the low byte), context index `d` =
+    k - chunk_start, `inside`, `last` (final chunk of the pixel), `end` (final chunk of the
+    pass)."""
+    return data.StructLayout({
+        "data": unsigned(8 * config.rows), "d": range(_max_chunk_count(config)),
+        "inside": 1, "last": 1, "end": 1,
+    })
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WindowPass:
+    """The parameters of one pass, checked against a configuration by `check`."""
+    in_h: int
+    in_w: int
+    groups: int
+    kernel: int
+    stride: int
+    pad_top: int
+    pad_left: int
+    out_h: int
+    out_w: int
+    chunk_start: int
+    chunk_count: int
+
+    @classmethod
+    def of_conv(cls, instr: isa.Instruction) -> WindowPass:
+        """The pass of a CONV instruction."""
+        if instr.OPCODE is not isa.Opcode.CONV:
+            raise ValueError(f"of_conv needs a CONV instruction, not {instr.OPCODE.name}")
+        return cls(groups=instr.in_groups, chunk_count=instr.chunk_count,
+                   **{name: getattr(instr, name) for name in _PASS_FIELDS})
+
+    @classmethod
+    def of_pool(cls, instr: isa.Instruction) -> WindowPass:
+        """The pass of one group plane of a MAX or AVG POOL instruction: groups 1, every tap of
+        the K x K window."""
+        if instr.OPCODE is not isa.Opcode.POOL or instr.kind is isa.PoolKind.GLOBAL_AVG:
+            raise ValueError("of_pool needs a MAX or AVG POOL instruction (GLOBAL_AVG has no "
+                             f"window), not {instr.OPCODE.name} {getattr(instr, 'kind', '')}")
+        return cls(groups=1, chunk_start=0, chunk_count=instr.kernel ** 2,
+                   **{name: getattr(instr, name) for name in _PASS_FIELDS if name !=
+                      "chunk_start"})
+
+    def check(self, config: AcceleratorConfig) -> None:
+        """Raise ValueError naming the first parameter this configuration cannot run."""
+        layout = window_cmd_layout(config)
+        for name, value in dataclasses.asdict(self).items():
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or not 0 <= value < 1 << layout[name].width:
+                raise ValueError(f"window pass {name} must be an integer from 0 to "
+                                 f"{(1 << layout[name].width) - 1}, not {value!r}")
+        for name in ("in_h", "in_w", "groups", "out_h", "out_w", "chunk_count"):
+            if getattr(self, name) == 0:
+                raise ValueError(f"window pass {name} must be at least 1, not 0")
+        if not 1 <= self.kernel <= config.max_kernel:
+            raise ValueError(f"window pass kernel must be from 1 to max_kernel "
+                             f"({config.max_kernel}), not {self.kernel}")
+        if not 1 <= self.stride <= config.max_stride:
+            raise ValueError(f"window pass stride must be from 1 to max_stride "
+                             f"({config.max_stride}), not {self.stride}")
+        for name in ("pad_top", "pad_left"):
+            if getattr(self, name) >= self.kernel:
+                raise ValueError(f"window pass {name} must be from 0 to kernel - 1 "
+                                 f"({self.kernel - 1}), not {getattr(self, name)}")
+        if self.in_w * self.groups > config.line_buffer_words:
+            raise ValueError(f"window pass row of in_w x groups = {self.in_w} x {self.groups} = "
+                             f"{self.in_w * self.groups} words exceeds line_buffer_words "
+                             f"({config.line_buffer_words})")
+        window = self.kernel * self.kernel * self.groups
+        if self.chunk_start + self.chunk_count > window:
+            raise ValueError(f"window pass chunks [{self.chunk_start}, "
+                             f"{self.chunk_start + self.chunk_count}) must lie in the {window} "
+                             f"chunks of a {self.kernel}x{self.kernel}x{self.groups} window")
+        if self.chunk_count > _max_chunk_count(config):
+            raise ValueError(f"window pass chunk_count must be at most "
+                             f"{_max_chunk_count(config)}, not {self.chunk_count}")
+
+    @property
+    def input_words(self) -> int:
+        return self.in_h * self.in_w * self.groups
+
+    @property
+    def chunks(self) -> int:
+        return self.out_h * self.out_w * self.chunk_count
+
+    def cmd(self) -> dict[str, int]:
+        """The payload of the generator's `cmd` stream."""
+        return dataclasses.asdict(self)
+
+
+class WindowGenerator(wiring.Component):
+    """Line buffer plus window sequencer for one accelerator configuration.
+
+    Ports:
+      cmd (in, stream of `window_cmd_layout`): the parameters of the next pass; accepted once
+        the previous pass has consumed all its input and the output side has started it (the
+        next pass's input streams in while the previous pass still emits chunks).
+      i (in, stream of unsigned(8*rows)): each pass's in_h*in_w*groups input words in raster
+        order (y, x, group; group innermost), each exactly once, passes one after another.
+      o (out, stream of `window_chunk_layout`): out_h*out_w*chunk_count chunks per pass, pixel
+        by pixel in raster order, chunks in k order; `end` on the last chunk of a pass.
+      error (out): high from the acceptance of a cmd this configuration cannot run until the
+        next cmd is accepted.
+
+    Parameters outside the configuration (kernel 0 or > max_kernel, stride 0 or > max_stride,
+    a zero size or chunk_count, a pad >= kernel, in_w*groups > line_buffer_words, chunks beyond
+    the window) are rejected by `isa.check` before they reach hardware; should one arrive
+    anyway, the cmd is accepted, `error` rises and the pass is empty: no input is consumed and
+    no chunk is emitted, so nothing hangs.
+
+    The line buffer is a ring of `row_slots` rows (default max_kernel + max_stride); input rows
+    take consecutive slots across passes. A row is written only into a slot whose old row the
+    output no longer needs; output row oy starts once rows up to min(oy*S - pad_top + K, in_h)
+    - 1 of its pass are complete (all K rows of the window, whatever the chunk range).
+
+    Timing with no input gaps and no output backpressure (tests/hw/window/model.py
+    `pass_edges` computes every edge from these rules), with edges numbered from 0:
+      - the cmd of pass j+1 is accepted one edge after the later of the last input word of
+        pass j and the output side's load of pass j; the output side loads pass j at the later
+        of its cmd edge and the last chunk issue of pass j-1;
+      - input words are accepted one per edge from the cmd edge + 1, except that input row r
+        of pass j waits for room: while the output side is on row oy of pass j,
+        r < max(oy*S - pad_top, 0) + row_slots; while it is still on row oy of pass j-1,
+        r + max(in_h[j-1] - max(oy*S - pad_top, 0), 0) < row_slots;
+      - setup divides chunk_start by K*groups by repeated subtraction: the first chunk of a
+        pass is issued no earlier than its load edge + 2 + chunk_start // (K*groups);
+      - output row oy issues its out_w*chunk_count chunks one per edge from the later of the
+        edge after the previous row's last issue and the edge after the last word of its last
+        needed row; each chunk leaves on `o` one edge after its issue (line buffer read).
+    Throughput: one chunk per cycle while rows are present; one input word per cycle while
+    there is room. With row_slots >= K + S the rows of the next output row stream in while a
+    row is emitted, so a pass takes max(input words, chunks) cycles plus its first rows' fill,
+    and the fill of pass j+1 hides behind the last rows of pass j.
+    """
+
+    def __init__(self, *, config: AcceleratorConfig, row_slots: int | None = None) -> None:
+        if not isinstance(config, AcceleratorConfig):
+            raise TypeError(f"config must be an AcceleratorConfig, not {config!r}")
+        if row_slots is None:
+            row_slots = default_row_slots(config)
+        least = max(config.max_kernel, config.max_stride)
+        if isinstance(row_slots, bool) or not isinstance(row_slots, int) or row_slots < least:
+            raise ValueError(f"row_slots must be an integer of at least max(max_kernel, "
+                             f"max_stride) = {least}, not {row_slots!r}")
+        self._config = config
+        self._row_slots = row_slots
+        super().__init__({
+            "cmd": In(stream.Signature(window_cmd_layout(config))),
+            "i": In(stream.Signature(unsigned(8 * config.rows))),
+            "o": Out(stream.Signature(window_chunk_layout(config))),
+            "error": Out(1),
+        })
+
+    @property
+    def row_slots(self) -> int:
+        return self._row_slots
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        c = self._config
+        slots = self._row_slots
+        words = c.line_buffer_words
+        m.submodules.line_buffer = lb = LineBuffer(config=c, row_slots=slots)
+
+        cmd_layout = window_cmd_layout(c)
+        side = (1 << cmd_layout["in_h"].width) - 1
+        groups_max = (1 << cmd_layout["groups"].width) - 1
+        # Rows iy = oy*S - pad_top + ky lie within +-(1023*max_stride + max_kernel + 15) (pads
+        # are 4-bit fields); columns ix*groups + group within that times groups.
+        span = side * c.max_stride + c.max_kernel + 15
+        row_shape = signed(span.bit_length() + 1)
+        col_shape = signed((span * groups_max).bit_length() + 1)
+        p = self.cmd.payload
+
+        window = _product(_product(p.kernel, p.kernel), p.groups)
+        legal = ((p.kernel >= 1) & (p.kernel <= c.max_kernel)
+                 & (p.stride >= 1) & (p.stride <= c.max_stride)
+                 & (p.in_h != 0) & (p.in_w != 0) & (p.groups != 0)
+                 & (p.out_h != 0) & (p.out_w != 0) & (p.chunk_count != 0)
+                 & (p.chunk_count <= _max_chunk_count(c))
+                 & (p.pad_top < p.kernel) & (p.pad_left < p.kernel)
+                 & (_product(p.in_w, p.groups) <= words)
+                 & (p.chunk_start + p.chunk_count <= window))
+
+        # ---- input side: rows go to consecutive ring slots, across passes ---------------
+        in_done = Signal(init=1)
+        in_h = Signal(range(side + 1))
+        in_row_words = Signal(range(words + 1))
+        in_row = Signal(range(side + 1))
+        in_col = Signal(range(words))
+        in_slot = Signal(range(slots))
+        in_gen = Signal()   # toggles per pass; equal to out_gen when both sides share a pass
+
+        # A cmd accepted while the output side is busy waits here with its first ring slot.
+        pend_valid = Signal()
+        pend = Signal(cmd_layout)
+        pend_base = Signal(range(slots))
+
+        m.d.comb += self.cmd.ready.eq(in_done & ~pend_valid)
+        accept = self.cmd.valid & self.cmd.ready
+        accept_legal = accept & legal
+        with m.If(accept):
+            m.d.sync += self.error.eq(~legal)
+        with m.If(accept_legal):
+            m.d.sync += [
+                in_done.eq(0), in_h.eq(p.in_h), in_row_words.eq(_product(p.in_w, p.groups)),
+                in_row.eq(0), in_col.eq(0), in_gen.eq(~in_gen),
+            ]
+
+        # ---- output side state ------------------------------------------------------------
+        out_done = Signal(init=1)
+        out_gen = Signal()
+        par = Signal(cmd_layout)
+        kg = Signal(range(c.max_kernel * groups_max + 1))       # chunks per window row
+        row_words = Signal(range(words + 1))                     # words per input row
+        col_step = Signal(range(c.max_stride * groups_max + 1))  # stride * groups
+        col0 = Signal(col_shape)
+        # Setup: chunk_start = ky0 * kg + colk0 by repeated subtraction (ky0 <= max_kernel-1).
+        setup = Signal()
+        rem = Signal(cmd_layout["chunk_start"].shape)   # becomes colk0
+        ky0 = Signal(range(c.max_kernel))
+        iy_base = Signal(row_shape)       # oy*S - pad_top
+        slot_base = Signal(range(slots))  # ring slot of row iy_base
+        col_base = Signal(col_shape)      # (ox*S - pad_left) * groups
+        ox = Signal(range(side))
+        oy = Signal(range(side))
+        ky = Signal(range(c.max_kernel))
+        colk = Signal(range(c.max_kernel * groups_max))  # kx*groups + group
+        d = Signal(range(_max_chunk_count(c)))
+
+        with m.If(setup):
+            with m.If(rem >= kg):
+                m.d.sync += [rem.eq(rem - kg), ky0.eq(ky0 + 1)]
+            with m.Else():
+                m.d.sync += [setup.eq(0), ky.eq(ky0), colk.eq(rem)]
+
+        # ---- input side handshake ---------------------------------------------------------
+        # Writing ring slot in_slot overwrites the row row_slots rows back; it must not be one
+        # the output still needs: rows from max(iy_base, 0) of the output's pass on, and, when
+        # the input is a pass ahead, every row of its own pass.
+        same_pass = in_gen == out_gen
+        top = Mux(iy_base > 0, iy_base, 0)
+        rest = Mux(par.in_h > top, par.in_h - top, 0)
+        room = Mux(same_pass, in_row - top < slots, in_row + rest < slots)
+        m.d.comb += self.i.ready.eq(~in_done & (out_done | room))
+        m.d.comb += [
+            lb.w_en.eq(self.i.valid & self.i.ready),
+            lb.w_slot.eq(in_slot), lb.w_col.eq(in_col), lb.w_data.eq(self.i.payload),
+        ]
+        with m.If(self.i.valid & self.i.ready):
+            with m.If(in_col == in_row_words - 1):
+                m.d.sync += [
+                    in_col.eq(0), in_row.eq(in_row + 1),
+                    in_slot.eq(Mux(in_slot == slots - 1, 0, in_slot + 1)),
+                ]
+                with m.If(in_row == in_h - 1):
+                    m.d.sync += in_done.eq(1)
+            with m.Else():
+                m.d.sync += in_col.eq(in_col + 1)
+
+        # ---- output side: stage A issues a read, stage B holds the chunk on `o` ----------
+        b_valid = Signal()
+        b_d = Signal.like(d)
+        b_inside = Signal()
+        b_last = Signal()
+        b_end = Signal()
+        advance = ~b_valid | self.o.ready
+        rows_ready = ~same_pass | in_done | (in_row >= iy_base + par.kernel)
+        issue = ~out_done & ~setup & rows_ready & advance
+
+        iy = iy_base + ky
+        col = col_base + colk
+        inside = (iy >= 0) & (iy < par.in_h) & (col >= 0) & (col < row_words)
+        slot = slot_base + ky
+        last = d == par.chunk_count - 1
+        row_end = ox == par.out_w - 1
+        end = last & row_end & (oy == par.out_h - 1)
+        m.d.comb += [
+            lb.r_en.eq(advance),
+            lb.r_slot.eq(Mux(slot >= slots, slot - slots, slot)),
+            lb.r_col.eq(Mux(inside, col, 0)),
+        ]
+        with m.If(advance):
+            m.d.sync += [
+                b_valid.eq(issue), b_d.eq(d), b_inside.eq(inside), b_last.eq(last),
+                b_end.eq(end),
+            ]
+        m.d.comb += [
+            self.o.valid.eq(b_valid),
+            self.o.payload.data.eq(Mux(b_inside, lb.r_data, 0)),
+            self.o.payload.d.eq(b_d), self.o.payload.inside.eq(b_inside),
+            self.o.payload.last.eq(b_last), self.o.payload.end.eq(b_end),
+        ]
+
+        with m.If(issue):
+            with m.If(last):
+                m.d.sync += [d.eq(0), ky.eq(ky0), colk.eq(rem)]
+                with m.If(row_end):
+                    next_slot = slot_base + par.stride
+                    m.d.sync += [
+                        ox.eq(0), oy.eq(oy + 1), col_base.eq(col0),
+                        iy_base.eq(iy_base + par.stride),
+                        slot_base.eq(Mux(next_slot >= slots, next_slot - slots, next_slot)),
+                    ]
+                with m.Else():
+                    m.d.sync += [ox.eq(ox + 1), col_base.eq(col_base + col_step)]
+            with m.Else():
+                m.d.sync += d.eq(d + 1)
+                with m.If(colk == kg - 1):
+                    m.d.sync += [colk.eq(0), ky.eq(ky + 1)]
+                with m.Else():
+                    m.d.sync += colk.eq(colk + 1)
+
+        # ---- pass hand-over to the output side (after the issue updates: they lose) -------
+        src = Signal(cmd_layout)
+        src_base = Signal(range(slots))
+        with m.If(pend_valid):
+            m.d.comb += [src.eq(pend), src_base.eq(pend_base)]
+        with m.Else():
+            m.d.comb += [src.eq(p), src_base.eq(in_slot)]
+        first_slot = src_base - src.pad_top
+        load = [
+            par.eq(src), out_done.eq(0), out_gen.eq(~out_gen),
+            kg.eq(_product(src.kernel, src.groups)),
+            row_words.eq(_product(src.in_w, src.groups)),
+            col_step.eq(_product(src.stride, src.groups)),
+            col0.eq(-_product(src.pad_left, src.groups)),
+            col_base.eq(-_product(src.pad_left, src.groups)),
+            setup.eq(1), rem.eq(src.chunk_start), ky0.eq(0),
+            iy_base.eq(-src.pad_top),
+            slot_base.eq(Mux(first_slot < 0, first_slot + slots, first_slot)),
+            ox.eq(0), oy.eq(0), d.eq(0),
+        ]
+        out_free = out_done | (issue & end)
+        with m.If(out_free & pend_valid):
+            m.d.sync += load + [pend_valid.eq(0)]
+        with m.Elif(out_free & accept_legal):
+            m.d.sync += load
+        with m.Elif(accept_legal):
+            m.d.sync += [pend.eq(p), pend_base.eq(in_slot), pend_valid.eq(1)]
+        with m.Elif(issue & end):
+            m.d.sync += out_done.eq(1)
+        return m

@@ -1,0 +1,79 @@
+"""The line buffer: a ring of input-tile rows, one `amaranth.lib.memory.Memory`."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Value, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.config import AcceleratorConfig
+
+__all__ = ["LineBuffer", "default_row_slots"]
+
+
+def default_row_slots(config: AcceleratorConfig) -> int:
+    """max_kernel + max_stride rows: the K rows of the output row being emitted plus the S rows
+    of the next output row, so input streams in while a whole output row is emitted."""
+    return config.max_kernel + config.max_stride
+
+
+def _row_start(slot: Value, words: int) -> Value:
+    """slot * words as shifted copies of slot for the set bits of the constant `words`: a
+    single shift when words is a power of two, never a hardware multiplier."""
+    terms = [slot << bit for bit in range(words.bit_length()) if words >> bit & 1]
+    return sum(terms[1:], terms[0])
+
+
+class LineBuffer(wiring.Component):
+    """`row_slots` rows of `config.line_buffer_words` words, each word `config.rows` int8 lanes.
+
+    Word (slot, col) lives at address `slot * line_buffer_words + col`; the window generator
+    keeps input row r in slot r mod row_slots.
+
+    Ports:
+      w_en, w_slot, w_col, w_data (in): write `w_data` to (w_slot, w_col) at the clock edge.
+      r_en, r_slot, r_col (in), r_data (out): with `r_en` high, `r_data` shows word
+        (r_slot, r_col) one cycle later; with `r_en` low `r_data` holds its value.
+
+    Latency: read 1 cycle. Throughput: one write and one read per cycle. No transparency: a
+    read of the word written in the same cycle returns the old value (the generator never
+    reads a row that is being written).
+    """
+
+    def __init__(self, *, config: AcceleratorConfig, row_slots: int) -> None:
+        if not isinstance(config, AcceleratorConfig):
+            raise TypeError(f"config must be an AcceleratorConfig, not {config!r}")
+        if isinstance(row_slots, bool) or not isinstance(row_slots, int) or row_slots < 1:
+            raise ValueError(f"row_slots must be a positive integer, not {row_slots!r}")
+        self._config = config
+        self._row_slots = row_slots
+        words = config.line_buffer_words
+        width = 8 * config.rows
+        super().__init__({
+            "w_en": In(1), "w_slot": In(range(row_slots)), "w_col": In(range(words)),
+            "w_data": In(unsigned(width)),
+            "r_en": In(1), "r_slot": In(range(row_slots)), "r_col": In(range(words)),
+            "r_data": Out(unsigned(width)),
+        })
+
+    @property
+    def row_slots(self) -> int:
+        return self._row_slots
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        words = self._config.line_buffer_words
+        m.submodules.memory = memory = Memory(
+            shape=unsigned(8 * self._config.rows), depth=self._row_slots * words, init=[])
+        write = memory.write_port()
+        read = memory.read_port()
+        m.d.comb += [
+            write.en.eq(self.w_en),
+            write.addr.eq(_row_start(self.w_slot, words) + self.w_col),
+            write.data.eq(self.w_data),
+            read.en.eq(self.r_en),
+            read.addr.eq(_row_start(self.r_slot, words) + self.r_col),
+            self.r_data.eq(read.data),
+        ]
+        return m
