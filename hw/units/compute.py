@@ -1,0 +1,403 @@
+"""The compute unit: executes CONV, POOL and ADD instructions on the datapath blocks.
+
+Datapath routes (selected by `mode`, which changes only when every issued instruction is done):
+
+  CONV         IBUF tile reader -> window generator -> systolic core -> accumulator
+               -> post-processing -> output-buffer writer      (weights: WBUF reader -> core)
+  POOL window  IBUF tile reader -> window generator -> pooling unit -> output-buffer writer
+  POOL global  IBUF tile reader -> pooling unit -> output-buffer writer
+  ADD          IBUF pair reader -> element-wise unit -> output-buffer writer
+
+An instruction is *issued* by sending each block on its route a command; consecutive
+instructions of one mode stream through the blocks back to back (a CONV's weights load into
+the other bank while the previous CONV computes, hw/systolic/core.py). An instruction is
+*done* when its last result is written (output buffer, or the accumulator buffer for an
+intermediate CONV pass); `done` strobes once per instruction, in issue order.
+
+Ports:
+  instr   In(stream of 256-bit CONV/POOL/ADD words)   from the compute queue
+  done    Out(1)                                       strobe per finished instruction
+  ibuf_rd, wbuf_rd, pbuf_rd, acc_rd, acc_wr            buffer ports (acc_rd transparent)
+  obuf_wr drives a WritePort of the output buffer      (the top level gives it priority
+                                                       over LOADs into OBUF: it never waits)
+  lut     In(stream of LUT word writes)                from LOADs into the LUT buffer
+  busy_array  Out(1)   a chunk entered the array this cycle (useful work)
+  array_stall Out(1)   a chunk waits at the array (weights still loading, or results backed up)
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out, connect, flipped
+
+from hw.activation import lut_write_layout
+from hw.buffers.reader import BufferReader
+from hw.compute.accumulator import Accumulator, acc_word_layout
+from hw.compute.buffer_writer import BufferWriter
+from hw.compute.linear_addresses import LinearAddressGenerator
+from hw.compute.tile_addresses import TileAddressGenerator
+from hw.config import AcceleratorConfig
+from hw.eltwise import EltwiseAdd
+from hw.isa import INSTR_BITS, AddLayout, ConvLayout, Opcode, PoolKind, PoolLayout
+from hw.pooling import PoolingUnit
+from hw.postprocess import PostProcess
+from hw.systolic.core import SystolicCore
+from hw.window.generator import WindowGenerator
+
+__all__ = ["ComputeUnit", "Mode"]
+
+
+class Mode(enum.Enum, shape=2):
+    CONV = 0
+    POOL_WINDOW = 1
+    POOL_GLOBAL = 2
+    ADD = 3
+
+
+def _bits(words: int) -> int:
+    return (words - 1).bit_length()
+
+
+def _assign(target, value) -> list:
+    """Statements assigning a (possibly nested) dict of values to a struct view's fields."""
+    if isinstance(value, dict):
+        return [stmt for key, v in value.items() for stmt in _assign(target[key], v)]
+    return [target.eq(value)]
+
+
+def _view(layout, word):
+    return data.View(layout, word[:data.Layout.cast(layout).size])
+
+
+class ComputeUnit(wiring.Component):
+    def __init__(self, *, config: AcceleratorConfig) -> None:
+        if not isinstance(config, AcceleratorConfig):
+            raise TypeError(f"config must be an AcceleratorConfig, not {config!r}")
+        self.config = c = config
+        self.core = SystolicCore(config=c)
+        self.acc_layout = acc_word_layout(c)
+        super().__init__({
+            "instr": In(stream.Signature(INSTR_BITS)),
+            "done": Out(1),
+            "ibuf_rd": In(memory.ReadPort.Signature(addr_width=_bits(c.ibuf_words),
+                                                    shape=8 * c.word_bytes)),
+            "wbuf_rd": In(memory.ReadPort.Signature(addr_width=_bits(c.wbuf_words),
+                                                    shape=8 * c.word_bytes)),
+            "pbuf_rd": In(memory.ReadPort.Signature(addr_width=_bits(c.pbuf_words),
+                                                    shape=8 * c.pbuf_word_bytes)),
+            "acc_rd": In(memory.ReadPort.Signature(addr_width=_bits(c.acc_words),
+                                                   shape=self.acc_layout)),
+            "acc_wr": In(memory.WritePort.Signature(addr_width=_bits(c.acc_words),
+                                                    shape=self.acc_layout)),
+            "obuf_wr": In(memory.WritePort.Signature(addr_width=_bits(c.obuf_words),
+                                                     shape=8 * c.word_bytes)),
+            "lut": In(stream.Signature(lut_write_layout(c.word_bytes))),
+            "busy_array": Out(1),
+            "array_stall": Out(1),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        c = self.config
+        lanes_bits = 8 * c.word_bytes
+
+        # ---- blocks ---------------------------------------------------------------------
+        m.submodules.core = core = self.core
+        m.submodules.tiles = tiles = TileAddressGenerator()
+        m.submodules.ibuf_reader = ibuf_reader = BufferReader(
+            addr_width=_bits(c.ibuf_words), shape=lanes_bits, tag_shape=2)
+        m.submodules.window = window = WindowGenerator(config=c)
+        m.submodules.wload = wload = LinearAddressGenerator(tag_shape=1)
+        m.submodules.wbuf_reader = wbuf_reader = BufferReader(
+            addr_width=_bits(c.wbuf_words), shape=lanes_bits, tag_shape=2)
+        m.submodules.accumulator = accumulator = Accumulator(config=c)
+        m.submodules.postprocess = postprocess = PostProcess(config=c)
+        m.submodules.pooling = pooling = PoolingUnit(config=c)
+        m.submodules.eltwise = eltwise = EltwiseAdd(config=c)
+        m.submodules.writer = writer = BufferWriter(addr_width=_bits(c.obuf_words),
+                                                    shape=lanes_bits)
+
+        connect(m, flipped(self.ibuf_rd), ibuf_reader.rd)
+        connect(m, flipped(self.wbuf_rd), wbuf_reader.rd)
+        connect(m, flipped(self.acc_rd), accumulator.rd)
+        connect(m, flipped(self.acc_wr), accumulator.wr)
+        connect(m, flipped(self.obuf_wr), writer.wr)
+        m.d.comb += self.pbuf_rd.en.eq(0)
+
+        # LUT words go to both activation tables.
+        m.d.comb += [
+            postprocess.lut.payload.eq(self.lut.payload),
+            eltwise.lut.payload.eq(self.lut.payload),
+        ]
+        lut_sent = Signal(2)
+        both = (lut_sent[0] | postprocess.lut.ready) & (lut_sent[1] | eltwise.lut.ready)
+        m.d.comb += [
+            postprocess.lut.valid.eq(self.lut.valid & ~lut_sent[0]),
+            eltwise.lut.valid.eq(self.lut.valid & ~lut_sent[1]),
+            self.lut.ready.eq(both),
+        ]
+        with m.If(self.lut.valid):
+            m.d.sync += lut_sent.eq(Mux(both, 0, lut_sent | Cat(postprocess.lut.ready,
+                                                                 eltwise.lut.ready)))
+
+        # ---- weights: WBUF words into the core, tagged with their bank --------------------
+        m.d.comb += [
+            wbuf_reader.a.valid.eq(wload.o.valid),
+            wbuf_reader.a.payload.addr.eq(wload.o.payload.addr),
+            wbuf_reader.a.payload.tag.eq(Cat(wload.o.payload.tag, wload.o.payload.last)),
+            wload.o.ready.eq(wbuf_reader.a.ready),
+            core.w_in.valid.eq(wbuf_reader.o.valid),
+            core.w_in.payload.data.eq(wbuf_reader.o.payload.data),
+            core.w_in.payload.bank.eq(wbuf_reader.o.payload.tag[0]),
+            core.w_in.payload.last.eq(wbuf_reader.o.payload.tag[1]),
+            wbuf_reader.o.ready.eq(core.w_in.ready),
+        ]
+
+        # ---- routing by mode -------------------------------------------------------------
+        mode = Signal(Mode)
+        # ADD operand pairs: the reader alternates a and b; `pair_a` holds a.
+        add_addr = Signal(16)
+        add_b_addr = Signal(16)
+        add_phase = Signal()
+        add_left = Signal(17)
+        pair_a = Signal(lanes_bits)
+
+        # IBUF reader input: tile addresses, or the ADD pair addresses.
+        with m.If(mode == Mode.ADD):
+            m.d.comb += [
+                ibuf_reader.a.valid.eq(add_left != 0),
+                ibuf_reader.a.payload.addr.eq(Mux(add_phase, add_b_addr, add_addr)),
+                ibuf_reader.a.payload.tag.eq(Cat(add_phase, (add_left == 1) & add_phase)),
+            ]
+            with m.If(ibuf_reader.a.valid & ibuf_reader.a.ready):
+                m.d.sync += add_phase.eq(~add_phase)
+                with m.If(add_phase):
+                    m.d.sync += [add_addr.eq(add_addr + 1), add_b_addr.eq(add_b_addr + 1),
+                                 add_left.eq(add_left - 1)]
+        with m.Else():
+            m.d.comb += [
+                ibuf_reader.a.valid.eq(tiles.o.valid),
+                ibuf_reader.a.payload.addr.eq(tiles.o.payload.addr),
+                ibuf_reader.a.payload.tag.eq(Cat(tiles.o.payload.last, 0)),
+                tiles.o.ready.eq(ibuf_reader.a.ready),
+            ]
+
+        # Global pooling: the plane's words are the taps of one window (one pass per plane).
+        global_taps = Signal(data.StructLayout({"data": lanes_bits, "inside": 1, "last": 1,
+                                                "end": 1}))
+        m.d.comb += [global_taps.data.eq(ibuf_reader.o.payload.data), global_taps.inside.eq(1),
+                     global_taps.last.eq(ibuf_reader.o.payload.tag[0]),
+                     global_taps.end.eq(ibuf_reader.o.payload.tag[0])]
+
+        # The bank of each CONV pass in the window generator, in pass order.
+        m.submodules.banks = banks = SyncFIFO(width=1, depth=4)
+
+        with m.Switch(mode):
+            with m.Case(Mode.CONV):
+                m.d.comb += [
+                    window.i.valid.eq(ibuf_reader.o.valid),
+                    window.i.payload.eq(ibuf_reader.o.payload.data),
+                    ibuf_reader.o.ready.eq(window.i.ready),
+                    core.i.valid.eq(window.o.valid & banks.r_rdy),
+                    core.i.payload.data.eq(window.o.payload.data),
+                    core.i.payload.context.eq(window.o.payload.d),
+                    core.i.payload.bank.eq(banks.r_data),
+                    core.i.payload.last.eq(window.o.payload.last),
+                    core.i.payload.release.eq(window.o.payload.end),
+                    window.o.ready.eq(core.i.ready & banks.r_rdy),
+                    banks.r_en.eq(window.o.valid & core.i.ready & window.o.payload.end),
+                    writer.i.valid.eq(postprocess.o.valid),
+                    writer.i.payload.eq(postprocess.o.payload),
+                    postprocess.o.ready.eq(writer.i.ready),
+                ]
+            with m.Case(Mode.POOL_WINDOW):
+                m.d.comb += [
+                    window.i.valid.eq(ibuf_reader.o.valid),
+                    window.i.payload.eq(ibuf_reader.o.payload.data),
+                    ibuf_reader.o.ready.eq(window.i.ready),
+                    pooling.i.valid.eq(window.o.valid),
+                    pooling.i.payload.data.eq(window.o.payload.data),
+                    pooling.i.payload.inside.eq(window.o.payload.inside),
+                    pooling.i.payload.last.eq(window.o.payload.last),
+                    pooling.i.payload.end.eq(window.o.payload.end),
+                    window.o.ready.eq(pooling.i.ready),
+                    writer.i.valid.eq(pooling.o.valid),
+                    writer.i.payload.eq(pooling.o.payload),
+                    pooling.o.ready.eq(writer.i.ready),
+                ]
+            with m.Case(Mode.POOL_GLOBAL):
+                m.d.comb += [
+                    pooling.i.valid.eq(ibuf_reader.o.valid),
+                    pooling.i.payload.eq(global_taps),
+                    ibuf_reader.o.ready.eq(pooling.i.ready),
+                    writer.i.valid.eq(pooling.o.valid),
+                    writer.i.payload.eq(pooling.o.payload),
+                    pooling.o.ready.eq(writer.i.ready),
+                ]
+            with m.Case(Mode.ADD):
+                is_b = ibuf_reader.o.payload.tag[0]
+                m.d.comb += [
+                    ibuf_reader.o.ready.eq(~is_b | eltwise.i.ready),
+                    eltwise.i.valid.eq(ibuf_reader.o.valid & is_b),
+                    eltwise.i.payload.eq(Cat(pair_a, ibuf_reader.o.payload.data)),
+                    writer.i.valid.eq(eltwise.o.valid),
+                    writer.i.payload.eq(eltwise.o.payload),
+                    eltwise.o.ready.eq(writer.i.ready),
+                ]
+                with m.If(ibuf_reader.o.valid & ~is_b):
+                    m.d.sync += pair_a.eq(ibuf_reader.o.payload.data)
+
+        # Core sums always go through the accumulator; output passes on to post-processing.
+        connect(m, core.o, accumulator.i)
+        connect(m, accumulator.o, postprocess.i)
+        m.d.comb += [self.busy_array.eq(core.i.valid & core.i.ready),
+                     self.array_stall.eq(core.i.valid & ~core.i.ready)]
+
+        # ---- completion: done in issue order ------------------------------------------------
+        # Each issued instruction finishes either at the writer or at the accumulator.
+        m.submodules.order = order = SyncFIFO(width=1, depth=8)
+        writer_events, acc_events = Signal(4), Signal(4)
+        head_is_acc = order.r_data[0]
+        finish = order.r_rdy & Mux(head_is_acc, (acc_events != 0) | accumulator.done,
+                                   (writer_events != 0) | writer.done)
+        m.d.comb += order.r_en.eq(finish)
+        m.d.sync += [
+            self.done.eq(finish),
+            writer_events.eq(writer_events + writer.done - (finish & ~head_is_acc)),
+            acc_events.eq(acc_events + accumulator.done - (finish & head_is_acc)),
+        ]
+        idle = ~order.r_rdy
+
+        # ---- issue ---------------------------------------------------------------------------
+        word = self.instr.payload
+        opcode = _view(ConvLayout, word).header.opcode
+        conv = Signal(ConvLayout)
+        pool = Signal(PoolLayout)
+        add = Signal(AddLayout)
+        bank = Signal()
+        pixels = Signal(20)
+        group = Signal(10)
+        plane_in = Signal(20)
+        plane_base = Signal(16)
+        pool_words = Signal(20)
+        sent = Signal(8)   # which of the current issue's commands were accepted
+
+        all_sent = Signal()
+
+        def send_all(*streams_and_payloads):
+            """Offer each command until accepted; `all_sent` is high in the cycle the last
+            outstanding one is accepted (or all were in earlier cycles)."""
+            ok = Const(1)
+            for index, (port, payload) in enumerate(streams_and_payloads):
+                m.d.comb += [port.valid.eq(~sent[index]), *_assign(port.payload, payload)]
+                with m.If(port.valid & port.ready):
+                    m.d.sync += sent[index].eq(1)
+                ok = ok & (sent[index] | port.ready)
+            m.d.comb += all_sent.eq(ok)
+
+        new_mode = Signal(Mode)
+        m.d.comb += new_mode.eq(Mux(
+            opcode == Opcode.CONV, Mode.CONV,
+            Mux(opcode == Opcode.ADD, Mode.ADD,
+                Mux(_view(PoolLayout, word).kind == PoolKind.GLOBAL_AVG, Mode.POOL_GLOBAL,
+                    Mode.POOL_WINDOW))))
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.instr.valid & order.w_rdy & ((new_mode == mode) | idle)):
+                    m.d.comb += self.instr.ready.eq(1)
+                    m.d.sync += [mode.eq(new_mode), sent.eq(0), conv.eq(_view(ConvLayout, word)),
+                                 pool.eq(_view(PoolLayout, word)), add.eq(_view(AddLayout, word))]
+                    with m.Switch(opcode):
+                        with m.Case(Opcode.CONV):
+                            m.next = "CONV_PARAMS"
+                        with m.Case(Opcode.POOL):
+                            m.next = "POOL_SIZE"
+                        with m.Default():
+                            m.next = "ADD"
+            with m.State("CONV_PARAMS"):
+                # One cycle to read the parameter word and form the pixel count.
+                m.d.comb += [self.pbuf_rd.addr.eq(conv.pbuf_addr), self.pbuf_rd.en.eq(1)]
+                m.d.sync += pixels.eq(conv.out_h * conv.out_w)
+                m.next = "CONV"
+            with m.State("CONV"):
+                m.d.comb += self.pbuf_rd.en.eq(0)
+                window_cmd = {
+                    "in_h": conv.in_h, "in_w": conv.in_w, "groups": conv.in_groups,
+                    "kernel": conv.kernel, "stride": conv.stride, "pad_top": conv.pad_top,
+                    "pad_left": conv.pad_left, "out_h": conv.out_h, "out_w": conv.out_w,
+                    "chunk_start": conv.chunk_start, "chunk_count": conv.chunk_count,
+                }
+                post_cmd = Signal.like(postprocess.cmd.payload)
+                m.d.comb += [post_cmd.params.pbuf_word.eq(self.pbuf_rd.data),
+                             post_cmd.params.activation.eq(conv.activation),
+                             post_cmd.count.eq(pixels)]
+                commands = [
+                    (tiles.cmd, {"base": conv.ibuf_addr, "in_h": conv.in_h, "in_w": conv.in_w,
+                                 "groups": conv.in_groups}),
+                    (window.cmd, window_cmd),
+                    (wload.cmd, {"base": conv.wbuf_addr,
+                                 "count": conv.chunk_count * c.columns, "tag": bank}),
+                    (accumulator.cmd, {"acc_addr": conv.acc_addr, "pixels": pixels,
+                                       "accumulate": conv.accumulate, "output": conv.output}),
+                ]
+                with m.If(conv.output):
+                    send_all(*commands, (postprocess.cmd, post_cmd),
+                             (writer.cmd, {"base": conv.obuf_addr, "count": pixels}))
+                with m.Else():
+                    send_all(*commands)
+                m.d.comb += [banks.w_data.eq(bank),
+                             banks.w_en.eq(window.cmd.valid & window.cmd.ready)]
+                with m.If(all_sent):
+                    m.d.comb += [order.w_en.eq(1), order.w_data.eq(~conv.output)]
+                    m.d.sync += bank.eq(~bank)
+                    m.next = "IDLE"
+            with m.State("POOL_SIZE"):
+                m.d.sync += [plane_in.eq(pool.in_h * pool.in_w), group.eq(0),
+                             plane_base.eq(pool.ibuf_addr),
+                             pool_words.eq(pool.out_h * pool.out_w)]
+                m.next = "POOL_WORDS"
+            with m.State("POOL_WORDS"):
+                m.d.sync += pool_words.eq(pool_words * pool.groups)
+                m.next = "POOL_WRITER"
+            with m.State("POOL_WRITER"):
+                send_all((writer.cmd, {"base": pool.obuf_addr, "count": pool_words}))
+                with m.If(all_sent):
+                    m.d.sync += sent.eq(0)
+                    m.next = "POOL_PLANE"
+            with m.State("POOL_PLANE"):
+                # One window-generator (or global) pass per channel block.
+                tile_cmd = {"base": plane_base, "in_h": pool.in_h, "in_w": pool.in_w,
+                            "groups": 1}
+                pool_cmd = {"kind": pool.kind, "mult": pool.mult, "shift": pool.shift}
+                with m.If(pool.kind == PoolKind.GLOBAL_AVG):
+                    send_all((tiles.cmd, tile_cmd), (pooling.cmd, pool_cmd))
+                with m.Else():
+                    send_all((tiles.cmd, tile_cmd), (pooling.cmd, pool_cmd), (window.cmd, {
+                        "in_h": pool.in_h, "in_w": pool.in_w, "groups": 1,
+                        "kernel": pool.kernel, "stride": pool.stride,
+                        "pad_top": pool.pad_top, "pad_left": pool.pad_left,
+                        "out_h": pool.out_h, "out_w": pool.out_w, "chunk_start": 0,
+                        "chunk_count": pool.kernel * pool.kernel}))
+                with m.If(all_sent):
+                    m.d.sync += [sent.eq(0), group.eq(group + 1),
+                                 plane_base.eq(plane_base + plane_in)]
+                    with m.If(group == pool.groups - 1):
+                        m.d.comb += [order.w_en.eq(1), order.w_data.eq(0)]
+                        m.next = "IDLE"
+            with m.State("ADD"):
+                send_all((eltwise.cmd, {"params": {
+                    "mult_a": add.mult_a, "mult_b": add.mult_b, "shift": add.shift,
+                    "activation": add.activation}, "count": add.count}),
+                    (writer.cmd, {"base": add.obuf_addr, "count": add.count}))
+                with m.If(all_sent):
+                    m.d.sync += [add_addr.eq(add.a_addr), add_b_addr.eq(add.b_addr),
+                                 add_phase.eq(0), add_left.eq(add.count)]
+                    m.d.comb += [order.w_en.eq(1), order.w_data.eq(0)]
+                    m.next = "ADD_RUN"
+            with m.State("ADD_RUN"):
+                # The pair addresses run from the registers set above; wait until issued.
+                with m.If((add_left == 0) | ((add_left == 1) & add_phase &
+                                             ibuf_reader.a.ready)):
+                    m.next = "IDLE"
+        return m
