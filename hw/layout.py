@@ -88,7 +88,7 @@ class DramLike(Protocol):
     def write_dram(self, address: int, data: bytes) -> None: ...
 
 
-def write_tensor(dram: DramLike | bytearray, info: TensorInfo, x: np.ndarray,
+def write_tensor(dram: DramLike | bytearray | np.ndarray, info: TensorInfo, x: np.ndarray,
                  lanes: int) -> None:
     """Write a network input (int8 [C, H, W] or [1, C, H, W]) where `info` says it lives."""
     want = tuple(info.shape[-3:])
@@ -101,14 +101,17 @@ def write_tensor(dram: DramLike | bytearray, info: TensorInfo, x: np.ndarray,
         if info.address + len(blob) > len(dram):
             dram.extend(bytes(info.address + len(blob) - len(dram)))
         dram[info.address:info.address + len(blob)] = blob
+    elif isinstance(dram, np.ndarray):
+        dram[info.address:info.address + len(blob)] = np.frombuffer(blob, np.uint8)
     else:
         dram.write_dram(info.address, blob)
 
 
-def read_tensor(dram: DramLike | bytes | bytearray, info: TensorInfo, lanes: int) -> np.ndarray:
+def read_tensor(dram: DramLike | bytes | bytearray | np.ndarray, info: TensorInfo,
+                lanes: int) -> np.ndarray:
     """Read a network output (int8 [C, H, W]) from where `info` says it lives."""
     n = tensor_nbytes(info.shape, lanes, info.channels)
-    if isinstance(dram, (bytes, bytearray)):
+    if isinstance(dram, (bytes, bytearray, np.ndarray)):
         blob = bytes(dram[info.address:info.address + n])
     else:
         blob = dram.read_dram(info.address, n)

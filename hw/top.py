@@ -4,6 +4,8 @@ Ports (Verilog names with `verilog_ports`; docs/integration.md has the full desc
   m_axi   AXI4 master to DRAM (instruction fetch, LOADs, STOREs; reads and writes independent)
   s_axil  AXI4-Lite slave: control and status registers (hw/axi/csr.py)
   irq     interrupt: a run ended (when enabled in IRQ_ENABLE)
+  retire  trace: bit 0/1/2 strobes when the load/compute/store unit finishes an instruction
+          (simulators use it for per-layer cycle counts; leave it open in a system)
   clk, rst (added by Amaranth: one clock domain, synchronous active-high reset)
 
 Inside: the controller fetches instructions through the read DMA, checks them and dispatches
@@ -57,6 +59,7 @@ class Top(wiring.Component):
                                        addr_bits=config.axi_addr_bits)),
             "s_axil": In(AXI4LiteSignature(addr_bits=8)),
             "irq": Out(1),
+            "retire": Out(3),
         })
 
     def elaborate(self, platform) -> Module:
@@ -104,7 +107,8 @@ class Top(wiring.Component):
         connect(m, ctrl.compute, compute.instr)
         connect(m, ctrl.store, store.instr)
         m.d.comb += [ctrl.load_done.eq(load.done), ctrl.compute_done.eq(compute.done),
-                     ctrl.store_done.eq(store.done)]
+                     ctrl.store_done.eq(store.done),
+                     self.retire.eq(Cat(load.done, compute.done, store.done))]
 
         # ---- read DMA: instruction fetch first, then loads; words back by tag -------------
         fetch_desc = Signal(Descriptor)

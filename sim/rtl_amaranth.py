@@ -34,6 +34,14 @@ def run_amaranth(config: AcceleratorConfig, dram: np.ndarray, *, program_address
     top = Top(config=config)
     model = AxiDramModel(dram, bus_bytes=config.axi_data_bytes, timing=timing)
     result: dict = {}
+    retirements: list[tuple[int, int]] = []
+
+    async def watch_retire(ctx):
+        cycle = 0
+        async for _, _, mask in ctx.tick().sample(top.retire):
+            if mask:
+                retirements.append((cycle, int(mask)))
+            cycle += 1
 
     async def host(ctx):
         lite = LiteMaster(top.s_axil)
@@ -59,6 +67,7 @@ def run_amaranth(config: AcceleratorConfig, dram: np.ndarray, *, program_address
     sim = Simulator(top)
     sim.add_clock(1e-8)
     sim.add_process(dram_process(top.m_axi, model))
+    sim.add_process(watch_retire)
     sim.add_testbench(host)
     if vcd is not None:
         with sim.write_vcd(str(vcd)):
@@ -68,4 +77,4 @@ def run_amaranth(config: AcceleratorConfig, dram: np.ndarray, *, program_address
     if "timeout" in result:
         raise RtlTimeout(f"no interrupt within {max_cycles} cycles")
     return RtlResult.from_registers(result, read_bytes=model.read_bytes,
-                                    write_bytes=model.write_bytes)
+                                    write_bytes=model.write_bytes, retirements=retirements)

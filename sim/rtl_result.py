@@ -24,14 +24,18 @@ class RtlResult:
     counters: dict[str, int]
     dram_read_bytes: int
     dram_write_bytes: int
+    #: (cycle, mask) for every cycle a unit finished instructions: bit 0 load, 1 compute,
+    #: 2 store (the top level's `retire` output); cycles count from the end of reset.
+    retirements: tuple[tuple[int, int], ...] = ()
 
     @property
     def cycles(self) -> int:
         return self.counters["cycles"]
 
     @classmethod
-    def from_registers(cls, values: dict[str, int], *, read_bytes: int,
-                       write_bytes: int) -> RtlResult:
+    def from_registers(cls, values: dict[str, int], *, read_bytes: int, write_bytes: int,
+                       retirements=()) -> RtlResult:
         return cls(error=ErrorCode(values["error_code"]), error_index=values["error_index"],
                    counters={name: values[name] for name in COUNTERS},
-                   dram_read_bytes=read_bytes, dram_write_bytes=write_bytes)
+                   dram_read_bytes=read_bytes, dram_write_bytes=write_bytes,
+                   retirements=tuple(retirements))

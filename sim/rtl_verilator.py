@@ -53,7 +53,9 @@ def run_verilator(config: AcceleratorConfig, dram: np.ndarray, *, program_addres
         image = tmp / "dram.bin"
         used = int(np.flatnonzero(dram).max()) + 1 if dram.any() else 0
         image.write_bytes(dram[:used].tobytes())
-        lines = [f"write {Reg.PROG_ADDR} {program_address}",
+        retire_file = tmp / "retire.txt"
+        lines = [f"retire_trace {retire_file}",
+                 f"write {Reg.PROG_ADDR} {program_address}",
                  f"write {Reg.PROG_LEN} {program_length}",
                  f"write {Reg.IRQ_ENABLE} 1",
                  f"write {Reg.CTRL} 1",
@@ -84,9 +86,12 @@ def run_verilator(config: AcceleratorConfig, dram: np.ndarray, *, program_addres
         for n, (address, length) in enumerate(regions):
             dram[address:address + length] = np.frombuffer(
                 (tmp / f"region{n}.bin").read_bytes(), np.uint8)
+        retirements = [tuple(map(int, line.split()))
+                       for line in retire_file.read_text().splitlines()]
     for name in COUNTERS:
         values[name] = values.pop(f"{name}_lo") | values.pop(f"{name}_hi") << 32
     result = RtlResult.from_registers(values, read_bytes=values["dram_read_bytes"],
-                                      write_bytes=values["dram_write_bytes"])
+                                      write_bytes=values["dram_write_bytes"],
+                                      retirements=retirements)
     return result, {"seconds": seconds,
                     "cycles_per_second": values["harness_cycles"] / max(seconds, 1e-9)}

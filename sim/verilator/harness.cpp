@@ -9,6 +9,8 @@
 //   read NAME ADDR            AXI4-Lite read, reported as "NAME": value
 //   wait_irq NAME MAX_CYCLES  clock until irq; "NAME": cycles waited (-1 on timeout)
 //   dump ADDR LENGTH FILE     write DRAM bytes to FILE
+//   retire_trace FILE         from now on, log "cycle mask" for every cycle the `retire`
+//                             output is non-zero (bit 0 load, 1 compute, 2 store finished)
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -199,6 +201,7 @@ class Harness {
         top_->rst = 1;
         for (int i = 0; i < 4; ++i) tick();
         top_->rst = 0;
+        cycles_ = 0;  // count from the first cycle out of reset, as the Amaranth backend does
     }
     ~Harness() {
 #if VM_TRACE
@@ -244,6 +247,7 @@ class Harness {
         m.wdata.assign(bus_, 0);
         get_bytes(top_->m_axi_wdata, m.wdata.data(), bus_);
         m.bready = top_->m_axi_bready;
+        if (retire_log_ && top_->retire) *retire_log_ << cycles_ << ' ' << int(top_->retire) << '\n';
         lite_sample_ = {top_->s_axil_awready != 0, top_->s_axil_wready != 0,
                         top_->s_axil_bvalid != 0, top_->s_axil_arready != 0,
                         top_->s_axil_rvalid != 0, static_cast<uint32_t>(top_->s_axil_rdata)};
@@ -302,6 +306,7 @@ class Harness {
     }
 
     uint64_t cycles() const { return cycles_; }
+    void log_retirements(std::ostream* out) { retire_log_ = out; }
 
   private:
     struct LiteSample {
@@ -331,6 +336,7 @@ class Harness {
     size_t bus_ = 0;
     uint64_t time_ = 0, cycles_ = 0;
     LiteSample lite_sample_{};
+    std::ostream* retire_log_ = nullptr;
 };
 
 std::vector<uint8_t> read_file(const std::string& path, size_t size) {
@@ -373,6 +379,7 @@ int main(int argc, char** argv) {
         json << (first ? "" : ", ") << "\"" << name << "\": " << value;
         first = false;
     };
+    std::ofstream retire_file;
     std::string line;
     while (std::getline(script, line)) {
         std::istringstream words(line);
@@ -399,6 +406,11 @@ int main(int argc, char** argv) {
             std::ofstream out(path, std::ios::binary);
             out.write(reinterpret_cast<const char*>(dram.memory().data() + addr),
                       static_cast<std::streamsize>(length));
+        } else if (cmd == "retire_trace") {
+            std::string path;
+            words >> path;
+            retire_file.open(path);
+            harness.log_retirements(&retire_file);
         } else {
             std::cerr << "harness: unknown script command " << cmd << "\n";
             return 2;
