@@ -116,8 +116,8 @@ def timing_case(name: str, counts: list[int], ready_from: int = 0):
 @pytest.mark.parametrize("name", ["tiny", "default"])
 def test_latency_and_throughput_across_commands(name):
     """A command reaches the datapath 2 cycles after its handshake; words then enter one per
-    clock, also across the command boundary, and leave exactly LATENCY = 7 cycles later."""
-    assert EltwiseAdd.LATENCY == 7
+    clock, also across the command boundary, and leave exactly LATENCY = 8 cycles later."""
+    assert EltwiseAdd.LATENCY == 8
     accepted, delivered = timing_case(name, [6, 10])
     assert accepted == list(range(2, 2 + 16))
     assert delivered == [a + EltwiseAdd.LATENCY for a in accepted]
