@@ -9,7 +9,7 @@ shift)) exactly as hw/arith.py, as sim/functional.py `_pool` does.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,13 +17,26 @@ from hw import isa
 from hw.config import AcceleratorConfig
 from hw.isa import PoolKind
 
-__all__ = ["pool_cmd_layout", "pool_chunk_layout", "PoolingUnit"]
+__all__ = ["pool_cmd_layout", "pool_chunk_layout", "pool_sum_shape", "pool_product_shape",
+           "PoolingUnit"]
 
 _POOL = data.Layout.cast(isa.PoolLayout)
-# A GLOBAL_AVG plane has up to 1023 x 1023 pixels of |x| <= 128: |sum| < 2**27, 28 bits signed.
-_SIDE = (1 << _POOL["in_h"].width) - 1
-_SUM_SHAPE = signed((_SIDE * _SIDE * 128).bit_length() + 1)
-_PRODUCT_SHAPE = signed(_SUM_SHAPE.width + _POOL["mult"].width)
+
+
+def pool_sum_shape(config: AcceleratorConfig) -> signed:
+    """The sum of one window or plane: at most max(max_kernel**2, largest buffer) taps of
+    |x| <= 128, since a POOL plane lies in the input buffer (`isa.check`) and a fused plane in
+    the accumulator or output buffer. Default config: 4096 * 128 = 2**19, 20 bits signed
+    (not the 28 bits a 1023 x 1023 plane would need; with the shifter below this took the
+    16-lane unit from 11449 to 6826 LUT4 in Yosys synth_ecp5)."""
+    taps = max(config.max_kernel ** 2, config.ibuf_words, config.acc_words, config.obuf_words)
+    return signed((taps * 128 - 1).bit_length() + 1)
+
+
+def pool_product_shape(config: AcceleratorConfig) -> signed:
+    """r * mult, exact: the sum's width plus the 16-bit multiplier's."""
+    return signed(pool_sum_shape(config).width + _POOL["mult"].width)
+
 
 pool_cmd_layout = data.StructLayout({
     "kind": PoolKind, "mult": _POOL["mult"].shape, "shift": _POOL["shift"].shape,
@@ -40,17 +53,19 @@ def pool_chunk_layout(config: AcceleratorConfig) -> data.StructLayout:
 
 def _round_shift_saturate(m: Module, product: Signal, shift: Signal) -> Signal:
     """saturate8(floor((product + 2**(shift-1)) / 2**shift)), shift 0 passing product through.
-    Shifts beyond the product's width give 0 exactly like that width does (the rounding bias
-    then exceeds every product), so the shift is clamped to it: a 45-bit adder, not 64."""
+
+    For shift >= 1 this equals ((product >> (shift-1)) + 1) >> 1 (floors nest), which needs
+    one barrel shifter and an incrementer instead of a bias decoder and a full-width adder.
+    Shifts of the product's width or more give 0 (the bias exceeds every product), as does
+    shifting by width - 1 and rounding, so the shifter only spans 0..width-1."""
     width = product.shape().width
-    amount = Signal(range(width + 1))
-    m.d.comb += amount.eq(Mux(shift > width, width, shift))
-    bias = Signal(unsigned(width))
-    m.d.comb += bias.eq((Const(1, width + 1) << amount) >> 1)
-    biased = Signal(signed(width + 1))
-    m.d.comb += biased.eq(product + bias)
-    shifted = Signal(signed(width + 1))
-    m.d.comb += shifted.eq(biased >> amount)
+    amount = Signal(range(width))
+    m.d.comb += amount.eq(Mux(shift > width, width - 1, shift - 1))
+    halved = Signal(signed(width))
+    m.d.comb += halved.eq(product >> amount)
+    rounded = Signal(signed(width))
+    m.d.comb += rounded.eq((halved + 1) >> 1)
+    shifted = Mux(shift == 0, product, rounded)
     result = Signal(signed(8))
     m.d.comb += result.eq(Mux(shifted > 127, 127, Mux(shifted < -128, -128, shifted)))
     return result
@@ -66,10 +81,14 @@ class PoolingUnit(wiring.Component):
       o (out, stream of unsigned(8*rows)): one int8 word per window, lane 0 in the low byte.
 
     Latency: the window's word is valid on `o` 3 cycles after the clock edge that accepts its
-    `last` tap (accumulate, multiply, round-shift-saturate registers: the 28 x 16-bit product
-    has a stage of its own). Throughput: one tap per cycle, so one window per cycle for
-    1-tap windows; the first tap of a pass is accepted at the earliest one edge after its cmd,
-    and the next cmd one edge after the `end` tap. `o` backpressure stalls the whole pipeline.
+    `last` tap (accumulate, multiply, round-shift-saturate registers: the 20 x 16-bit product
+    of the default config has a stage of its own). Throughput: one tap per cycle, so one
+    window per cycle for 1-tap windows; the first tap of a pass is accepted at the earliest
+    one edge after its cmd, and the next cmd one edge after the `end` tap. `i.ready` follows
+    `o.ready` combinationally: backpressure on `o` stalls the whole pipeline.
+
+    A window or plane must not have more taps than `pool_sum_shape` allows for (true of every
+    instruction `isa.check` accepts).
     """
 
     def __init__(self, *, config: AcceleratorConfig) -> None:
@@ -85,6 +104,7 @@ class PoolingUnit(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         lanes = self._config.rows
+        sum_shape = pool_sum_shape(self._config)
 
         busy = Signal()
         params = Signal(pool_cmd_layout)
@@ -108,12 +128,12 @@ class PoolingUnit(wiring.Component):
         words = []
         for lane in range(lanes):
             x = tap.data[8 * lane:8 * lane + 8].as_signed()
-            acc = Signal(_SUM_SHAPE, name=f"acc{lane}")
-            s1_r = Signal(_SUM_SHAPE, name=f"s1_r{lane}")
-            s2_p = Signal(_PRODUCT_SHAPE, name=f"s2_p{lane}")
+            acc = Signal(sum_shape, name=f"acc{lane}")
+            s1_r = Signal(sum_shape, name=f"s1_r{lane}")
+            s2_p = Signal(pool_product_shape(self._config), name=f"s2_p{lane}")
             base = Mux(first, Mux(is_max, -128, 0), acc)
             value = Mux(tap.inside, x, Mux(is_max, -128, 0))
-            new = Signal(_SUM_SHAPE, name=f"new{lane}")
+            new = Signal(sum_shape, name=f"new{lane}")
             m.d.comb += new.eq(Mux(is_max, Mux(value > base, value, base), base + value))
             with m.If(take):
                 with m.If(tap.last):

@@ -29,9 +29,11 @@ _PASS_FIELDS = ("in_h", "in_w", "kernel", "stride", "pad_top", "pad_left", "out_
 
 
 def _product(a: Value, b: Value) -> Value:
-    """a * b as a sum of b shifted by the set bits of the narrow field a. These products are
-    formed once per pass from 3- to 10-bit fields; as adders in LUTs they leave the 18x18
-    multipliers (at most 156 on an ECP5) to the systolic array -- a `*` took 7 of them."""
+    """a * b as a sum of b shifted by the set bits of the narrow (3- or 4-bit) field a.
+    Measured with Yosys synth_ecp5 on the default config: `*` everywhere used 7 of the 18x18
+    multipliers (at most 156 on an ECP5, which the systolic array needs) and 993 LUT4; these
+    shift-adds plus one multiplier for the 10 x 10-bit in_w * groups use 1 and 1574 LUT4
+    (that product as shift-adds too would cost another 360 LUT4)."""
     terms = [Mux(a[bit], b << bit, 0) for bit in range(len(a))]
     return sum(terms[1:], terms[0])
 
@@ -184,7 +186,9 @@ class WindowGenerator(wiring.Component):
     Throughput: one chunk per cycle while rows are present; one input word per cycle while
     there is room. With row_slots >= K + S the rows of the next output row stream in while a
     row is emitted, so a pass takes max(input words, chunks) cycles plus its first rows' fill,
-    and the fill of pass j+1 hides behind the last rows of pass j.
+    and the fill of pass j+1 hides behind the last rows of pass j. `cmd.ready`, `i.ready` and
+    `o.valid` come from registers; `o.ready` reaches the line buffer's read enable and the
+    issue counters combinationally (stage B holds its chunk in the read port while stalled).
     """
 
     def __init__(self, *, config: AcceleratorConfig, row_slots: int | None = None) -> None:
@@ -217,24 +221,37 @@ class WindowGenerator(wiring.Component):
         m.submodules.line_buffer = lb = LineBuffer(config=c, row_slots=slots)
 
         cmd_layout = window_cmd_layout(c)
-        side = (1 << cmd_layout["in_h"].width) - 1
-        groups_max = (1 << cmd_layout["groups"].width) - 1
-        # Rows iy = oy*S - pad_top + ky lie within +-(1023*max_stride + max_kernel + 15) (pads
-        # are 4-bit fields); columns ix*groups + group within that times groups.
-        span = side * c.max_stride + c.max_kernel + 15
+        most = {name: (1 << field.width) - 1 for name, field in cmd_layout}  # field maxima
+        side, groups_max = most["in_h"], most["groups"]
+        # Rows iy = oy*S - pad_top + ky lie within +-(1023*max_stride + max_kernel + 15);
+        # columns ix*groups + group within that times groups.
+        span = side * c.max_stride + c.max_kernel + most["pad_top"]
         row_shape = signed(span.bit_length() + 1)
         col_shape = signed((span * groups_max).bit_length() + 1)
         p = self.cmd.payload
 
-        window = _product(_product(p.kernel, p.kernel), p.groups)
+        # Products of the cmd's fields, formed once when it is accepted and kept with it.
+        derived_layout = data.StructLayout({
+            "kg": unsigned((most["kernel"] * groups_max).bit_length()),       # kernel * groups
+            "row_words": unsigned((most["in_w"] * groups_max).bit_length()),  # in_w * groups
+            "col_step": unsigned((most["stride"] * groups_max).bit_length()),  # stride * groups
+            "col0": col_shape,                                               # -pad_left * groups
+        })
+        derived = Signal(derived_layout)
+        m.d.comb += [
+            derived.kg.eq(_product(p.kernel, p.groups)),
+            derived.row_words.eq(p.in_w * p.groups),
+            derived.col_step.eq(_product(p.stride, p.groups)),
+            derived.col0.eq(-_product(p.pad_left, p.groups)),
+        ]
         legal = ((p.kernel >= 1) & (p.kernel <= c.max_kernel)
                  & (p.stride >= 1) & (p.stride <= c.max_stride)
                  & (p.in_h != 0) & (p.in_w != 0) & (p.groups != 0)
                  & (p.out_h != 0) & (p.out_w != 0) & (p.chunk_count != 0)
                  & (p.chunk_count <= _max_chunk_count(c))
                  & (p.pad_top < p.kernel) & (p.pad_left < p.kernel)
-                 & (_product(p.in_w, p.groups) <= words)
-                 & (p.chunk_start + p.chunk_count <= window))
+                 & (derived.row_words <= words)
+                 & (p.chunk_start + p.chunk_count <= _product(p.kernel, derived.kg)))
 
         # ---- input side: rows go to consecutive ring slots, across passes ---------------
         in_done = Signal(init=1)
@@ -248,6 +265,7 @@ class WindowGenerator(wiring.Component):
         # A cmd accepted while the output side is busy waits here with its first ring slot.
         pend_valid = Signal()
         pend = Signal(cmd_layout)
+        pend_derived = Signal(derived_layout)
         pend_base = Signal(range(slots))
 
         m.d.comb += self.cmd.ready.eq(in_done & ~pend_valid)
@@ -257,7 +275,7 @@ class WindowGenerator(wiring.Component):
             m.d.sync += self.error.eq(~legal)
         with m.If(accept_legal):
             m.d.sync += [
-                in_done.eq(0), in_h.eq(p.in_h), in_row_words.eq(_product(p.in_w, p.groups)),
+                in_done.eq(0), in_h.eq(p.in_h), in_row_words.eq(derived.row_words),
                 in_row.eq(0), in_col.eq(0), in_gen.eq(~in_gen),
             ]
 
@@ -281,6 +299,11 @@ class WindowGenerator(wiring.Component):
         ky = Signal(range(c.max_kernel))
         colk = Signal(range(c.max_kernel * groups_max))  # kx*groups + group
         d = Signal(range(_max_chunk_count(c)))
+        # Registered comparisons, updated with their counters so that no adder sits between
+        # the counters and `issue` (it limited the default config to 66 MHz on an ECP5-85F):
+        # the chunk is its pixel's last, the pixel its row's last, the row the pass's last.
+        last, row_end, last_row = Signal(), Signal(), Signal()
+        need = Signal(row_shape)          # iy_base + K: rows the current output row needs
 
         with m.If(setup):
             with m.If(rem >= kg):
@@ -319,20 +342,20 @@ class WindowGenerator(wiring.Component):
         b_last = Signal()
         b_end = Signal()
         advance = ~b_valid | self.o.ready
-        rows_ready = ~same_pass | in_done | (in_row >= iy_base + par.kernel)
+        rows_ready = ~same_pass | in_done | (in_row >= need)
         issue = ~out_done & ~setup & rows_ready & advance
 
         iy = iy_base + ky
         col = col_base + colk
         inside = (iy >= 0) & (iy < par.in_h) & (col >= 0) & (col < row_words)
         slot = slot_base + ky
-        last = d == par.chunk_count - 1
-        row_end = ox == par.out_w - 1
-        end = last & row_end & (oy == par.out_h - 1)
+        end = last & row_end & last_row
         m.d.comb += [
             lb.r_en.eq(advance),
             lb.r_slot.eq(Mux(slot >= slots, slot - slots, slot)),
-            lb.r_col.eq(Mux(inside, col, 0)),
+            # Any column is a valid address with power-of-two rows (the low bits of an outside
+            # column read some word that `inside` then zeroes); otherwise keep it in range.
+            lb.r_col.eq(col if words & (words - 1) == 0 else Mux(inside, col, 0)),
         ]
         with m.If(advance):
             m.d.sync += [
@@ -348,18 +371,20 @@ class WindowGenerator(wiring.Component):
 
         with m.If(issue):
             with m.If(last):
-                m.d.sync += [d.eq(0), ky.eq(ky0), colk.eq(rem)]
+                m.d.sync += [d.eq(0), last.eq(par.chunk_count == 1), ky.eq(ky0), colk.eq(rem)]
                 with m.If(row_end):
                     next_slot = slot_base + par.stride
                     m.d.sync += [
-                        ox.eq(0), oy.eq(oy + 1), col_base.eq(col0),
-                        iy_base.eq(iy_base + par.stride),
+                        ox.eq(0), row_end.eq(par.out_w == 1), col_base.eq(col0),
+                        oy.eq(oy + 1), last_row.eq(oy + 2 == par.out_h),
+                        iy_base.eq(iy_base + par.stride), need.eq(need + par.stride),
                         slot_base.eq(Mux(next_slot >= slots, next_slot - slots, next_slot)),
                     ]
                 with m.Else():
-                    m.d.sync += [ox.eq(ox + 1), col_base.eq(col_base + col_step)]
+                    m.d.sync += [ox.eq(ox + 1), row_end.eq(ox + 2 == par.out_w),
+                                 col_base.eq(col_base + col_step)]
             with m.Else():
-                m.d.sync += d.eq(d + 1)
+                m.d.sync += [d.eq(d + 1), last.eq(d + 2 == par.chunk_count)]
                 with m.If(colk == kg - 1):
                     m.d.sync += [colk.eq(0), ky.eq(ky + 1)]
                 with m.Else():
@@ -367,23 +392,23 @@ class WindowGenerator(wiring.Component):
 
         # ---- pass hand-over to the output side (after the issue updates: they lose) -------
         src = Signal(cmd_layout)
+        src_derived = Signal(derived_layout)
         src_base = Signal(range(slots))
         with m.If(pend_valid):
-            m.d.comb += [src.eq(pend), src_base.eq(pend_base)]
+            m.d.comb += [src.eq(pend), src_derived.eq(pend_derived), src_base.eq(pend_base)]
         with m.Else():
-            m.d.comb += [src.eq(p), src_base.eq(in_slot)]
+            m.d.comb += [src.eq(p), src_derived.eq(derived), src_base.eq(in_slot)]
         first_slot = src_base - src.pad_top
         load = [
             par.eq(src), out_done.eq(0), out_gen.eq(~out_gen),
-            kg.eq(_product(src.kernel, src.groups)),
-            row_words.eq(_product(src.in_w, src.groups)),
-            col_step.eq(_product(src.stride, src.groups)),
-            col0.eq(-_product(src.pad_left, src.groups)),
-            col_base.eq(-_product(src.pad_left, src.groups)),
+            kg.eq(src_derived.kg), row_words.eq(src_derived.row_words),
+            col_step.eq(src_derived.col_step), col0.eq(src_derived.col0),
+            col_base.eq(src_derived.col0),
             setup.eq(1), rem.eq(src.chunk_start), ky0.eq(0),
-            iy_base.eq(-src.pad_top),
+            iy_base.eq(-src.pad_top), need.eq(src.kernel - src.pad_top),
             slot_base.eq(Mux(first_slot < 0, first_slot + slots, first_slot)),
-            ox.eq(0), oy.eq(0), d.eq(0),
+            ox.eq(0), oy.eq(0), d.eq(0), last.eq(src.chunk_count == 1),
+            row_end.eq(src.out_w == 1), last_row.eq(src.out_h == 1),
         ]
         out_free = out_done | (issue & end)
         with m.If(out_free & pend_valid):
@@ -391,7 +416,8 @@ class WindowGenerator(wiring.Component):
         with m.Elif(out_free & accept_legal):
             m.d.sync += load
         with m.Elif(accept_legal):
-            m.d.sync += [pend.eq(p), pend_base.eq(in_slot), pend_valid.eq(1)]
+            m.d.sync += [pend.eq(p), pend_derived.eq(derived), pend_base.eq(in_slot),
+                         pend_valid.eq(1)]
         with m.Elif(issue & end):
             m.d.sync += out_done.eq(1)
         return m

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Value, unsigned
+from amaranth.hdl import Cat, Module, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -18,11 +18,14 @@ def default_row_slots(config: AcceleratorConfig) -> int:
     return config.max_kernel + config.max_stride
 
 
-def _row_start(slot: Value, words: int) -> Value:
-    """slot * words as shifted copies of slot for the set bits of the constant `words`: a
-    single shift when words is a power of two, never a hardware multiplier."""
+def _address(slot: Value, col: Value, words: int) -> Value:
+    """slot * words + col. With a power-of-two `words` (every preset) that is Cat(col, slot):
+    no adder in front of the memory; otherwise shifted copies of slot for the set bits of
+    the constant, never a hardware multiplier."""
+    if words & (words - 1) == 0:
+        return Cat(col, slot)
     terms = [slot << bit for bit in range(words.bit_length()) if words >> bit & 1]
-    return sum(terms[1:], terms[0])
+    return sum(terms[1:], terms[0]) + col
 
 
 class LineBuffer(wiring.Component):
@@ -35,6 +38,7 @@ class LineBuffer(wiring.Component):
       w_en, w_slot, w_col, w_data (in): write `w_data` to (w_slot, w_col) at the clock edge.
       r_en, r_slot, r_col (in), r_data (out): with `r_en` high, `r_data` shows word
         (r_slot, r_col) one cycle later; with `r_en` low `r_data` holds its value.
+    Columns must be below line_buffer_words (any column is when that is a power of two).
 
     Latency: read 1 cycle. Throughput: one write and one read per cycle. No transparency: a
     read of the word written in the same cycle returns the old value (the generator never
@@ -70,10 +74,10 @@ class LineBuffer(wiring.Component):
         read = memory.read_port()
         m.d.comb += [
             write.en.eq(self.w_en),
-            write.addr.eq(_row_start(self.w_slot, words) + self.w_col),
+            write.addr.eq(_address(self.w_slot, self.w_col, words)),
             write.data.eq(self.w_data),
             read.en.eq(self.r_en),
-            read.addr.eq(_row_start(self.r_slot, words) + self.r_col),
+            read.addr.eq(_address(self.r_slot, self.r_col, words)),
             self.r_data.eq(read.data),
         ]
         return m

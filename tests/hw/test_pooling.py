@@ -11,7 +11,7 @@ from amaranth.hdl import Module, Signal
 from hw.config import preset
 from hw.isa import PoolKind
 from hw.lint import lint_verilog, to_verilog
-from hw.pooling import PoolingUnit
+from hw.pooling import PoolingUnit, pool_product_shape
 from hw.window import WindowGenerator, WindowPass
 from tests.hw.window.model import (pack, pass_edges, transfer_monitor, unpack,
                                    window_chunks)
@@ -121,6 +121,15 @@ def test_global_average():
     check_pool(TINY, [random_pass(rng, TINY.rows, PoolKind.GLOBAL_AVG, 2)])
 
 
+@pytest.mark.parametrize("value", [-128, 127])
+def test_global_average_of_the_largest_plane(value):
+    """A plane of ibuf_words pixels at either extreme: the sum needs every bit of the
+    19-bit accumulator (2048 * -128 = -2**18 on tiny)."""
+    plane = np.full((TINY.ibuf_words, TINY.rows), value, np.int8)
+    check_pool(TINY, [({"kind": PoolKind.GLOBAL_AVG, "mult": 1, "shift": 11},
+                       [(plane, np.ones(len(plane), bool))])])
+
+
 def test_single_tap_windows_one_per_cycle():
     rng = np.random.default_rng(3)
     windows = [(rng.integers(-128, 128, (1, TINY.rows), dtype=np.int8), np.ones(1, bool))
@@ -211,14 +220,14 @@ def test_round_shift_saturate_extremes():
     """The requantizer alone on products up to its full 44-bit width and every shift 0..63."""
     from amaranth.sim import Simulator
 
-    from hw.pooling import _PRODUCT_SHAPE, _round_shift_saturate
+    from hw.pooling import _round_shift_saturate
 
     m = Module()
-    product = Signal(_PRODUCT_SHAPE)
+    product = Signal(pool_product_shape(TINY))
     shift = Signal(6)
     result = _round_shift_saturate(m, product, shift)
     rng = np.random.default_rng(9)
-    bound = 1 << (_PRODUCT_SHAPE.width - 1)
+    bound = 1 << (pool_product_shape(TINY).width - 1)
     values = [-bound, bound - 1, -1, 0, 1, 127, 128, -128, -129] + \
         [int(v) for v in rng.integers(-bound, bound, 40)]
     mismatches = []
