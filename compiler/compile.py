@@ -42,10 +42,13 @@ def compile_qgraph(graph: QGraph, config: AcceleratorConfig) -> Program:
                          placements=memory.placements)
     layers: list[dict[str, Any]] = []
     for op in graph.ops:
+        # Index of the layer's first instruction (token barriers included) in the program.
+        first = len(scheduler.items)
         if isinstance(op, QConcat):
             layers.append({"name": op.name, "kind": "concat", "macs": 0, "tiles": 0,
                            "dram_bytes": 0, "dram_read_bytes": 0, "dram_write_bytes": 0,
-                           "compulsory_bytes": 0, "cycles": 0, "instructions": 0})
+                           "compulsory_bytes": 0, "cycles": 0, "instructions": 0,
+                           "first_instruction": first})
             continue
         lowering = LOWERINGS[type(op)]
         ctx.stats = LayerStats()
@@ -61,6 +64,7 @@ def compile_qgraph(graph: QGraph, config: AcceleratorConfig) -> Program:
             "dram_read_bytes": s.dram_read, "dram_write_bytes": s.dram_write,
             "compulsory_bytes": activations + s.constant_bytes,
             "cycles": lowering.cycles(plan), "instructions": s.instructions,
+            "first_instruction": first,
         })
     instructions = scheduler.program()
     program_address = align_up(constants.top, INSTR_BYTES)
