@@ -27,7 +27,15 @@ from hw.axi.read_dma import word_layout
 from hw.config import AcceleratorConfig
 from hw.isa import INSTR_BITS, Buffer, LoadStoreLayout
 
-__all__ = ["LoadUnit", "load_write_layout"]
+__all__ = ["LoadUnit", "load_write_layout", "descriptor_of"]
+
+
+def descriptor_of(desc, instr, *, beats_log2, tag: int = 0) -> list:
+    """Statements setting DMA descriptor `desc` from a LOAD/STORE view: its DRAM pattern."""
+    return [desc.dram_addr.eq(instr.dram_addr), desc.size0.eq(instr.size0),
+            desc.count1.eq(instr.count1), desc.stride1.eq(instr.stride1),
+            desc.count2.eq(instr.count2), desc.stride2.eq(instr.stride2),
+            desc.beats_log2.eq(beats_log2), desc.tag.eq(tag)]
 
 
 def load_write_layout(config: AcceleratorConfig) -> data.StructLayout:
@@ -64,18 +72,9 @@ class LoadUnit(wiring.Component):
         with m.If(self.desc.ready | ~self.desc.valid):
             m.d.sync += self.desc.valid.eq(0)
             with m.If(self.instr.valid & inflight.w_rdy):
-                m.d.sync += [
-                    self.desc.valid.eq(1),
-                    self.desc.payload.dram_addr.eq(load.dram_addr),
-                    self.desc.payload.size0.eq(load.size0),
-                    self.desc.payload.count1.eq(load.count1),
-                    self.desc.payload.stride1.eq(load.stride1),
-                    self.desc.payload.count2.eq(load.count2),
-                    self.desc.payload.stride2.eq(load.stride2),
-                    self.desc.payload.beats_log2.eq(
-                        Mux(load.buffer == Buffer.PBUF, beats_param, beats_word)),
-                    self.desc.payload.tag.eq(0),
-                ]
+                m.d.sync += [self.desc.valid.eq(1), *descriptor_of(
+                    self.desc.payload, load,
+                    beats_log2=Mux(load.buffer == Buffer.PBUF, beats_param, beats_word))]
         accept = self.instr.valid & inflight.w_rdy & (self.desc.ready | ~self.desc.valid)
         m.d.comb += [
             self.instr.ready.eq(accept),

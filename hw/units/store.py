@@ -28,6 +28,8 @@ from hw.axi.signatures import AXIResp
 from hw.config import AcceleratorConfig
 from hw.isa import INSTR_BITS, LoadStoreLayout
 
+from .load import descriptor_of
+
 
 __all__ = ["StoreUnit"]
 
@@ -81,14 +83,9 @@ class StoreUnit(wiring.Component):
                 with m.If((desc_sent | self.desc.ready) & (read_sent | self.reads.ready)):
                     m.next = "IDLE"
 
+        m.d.comb += descriptor_of(self.desc.payload, latched,
+                                  beats_log2=word_beats_log2(cfg, cfg.word_bytes))
         m.d.comb += [
-            self.desc.payload.dram_addr.eq(latched.dram_addr),
-            self.desc.payload.size0.eq(latched.size0),
-            self.desc.payload.count1.eq(latched.count1),
-            self.desc.payload.stride1.eq(latched.stride1),
-            self.desc.payload.count2.eq(latched.count2),
-            self.desc.payload.stride2.eq(latched.stride2),
-            self.desc.payload.beats_log2.eq(word_beats_log2(cfg, cfg.word_bytes)),
             self.reads.payload.base.eq(latched.buf_addr),
             self.reads.payload.count.eq(count),
             # Words pass straight through to the DMA.
