@@ -101,6 +101,9 @@ class Top(wiring.Component):
         m.d.comb += [
             events.array_busy.eq(compute.busy_array),
             events.weight_load.eq(compute.array_stall),
+            events.load_wait.eq(ctrl.compute_waits_load),
+            events.store_wait.eq(ctrl.compute_waits_store),
+            events.dependency_wait.eq(ctrl.any_waits),
             csr.events.eq(events),
         ]
         connect(m, ctrl.load, load.instr)

@@ -60,6 +60,9 @@ class Controller(wiring.Component):
       load_done, compute_done, store_done (In 1): strobe, the oldest accepted and unfinished
         instruction of that unit finished; at most `in_flight` may be accepted and unfinished
         (a unit is offered nothing more meanwhile). A strobe with nothing accepted is ignored.
+      compute_waits_load, compute_waits_store, any_waits (Out 1): this cycle, the compute
+        queue's head waits for a token from the load queue / from the store queue, and some
+        queue's head waits for a token (the CSR's stall counters count these).
       cycles (Out counter_bits): busy cycles of the current/last run; wait_load, wait_compute,
         wait_store (Out counter_bits): busy cycles in which that queue's head waited for a
         dependency token.
@@ -98,6 +101,7 @@ class Controller(wiring.Component):
             "compute": Out(stream.Signature(INSTR_BITS)),
             "store": Out(stream.Signature(INSTR_BITS)),
             "load_done": In(1), "compute_done": In(1), "store_done": In(1),
+            "compute_waits_load": Out(1), "compute_waits_store": Out(1), "any_waits": Out(1),
             "cycles": Out(counter_bits), "wait_load": Out(counter_bits),
             "wait_compute": Out(counter_bits), "wait_store": Out(counter_bits),
         })
@@ -198,6 +202,13 @@ class Controller(wiring.Component):
         m.d.comb += self.finish.eq(finished)
         with m.If(finished):
             m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+        m.d.comb += [
+            self.compute_waits_load.eq(self.busy & queues[Queue.COMPUTE].waiting_prev),
+            self.compute_waits_store.eq(self.busy & queues[Queue.COMPUTE].waiting_next),
+            self.any_waits.eq(self.busy & (queues[Queue.LOAD].waiting
+                                           | queues[Queue.COMPUTE].waiting
+                                           | queues[Queue.STORE].waiting)),
+        ]
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
             for q, (_, _, _, wait) in units.items():

@@ -41,7 +41,8 @@ class InstructionQueue(wiring.Component):
         instruction's flags; done_index (Out INDEX_BITS): its program index.
       halt (In 1): offer nothing more (the run stopped on an error).
       empty (Out 1): no queued instruction; waiting (Out 1): the head is present but a token
-        it pops is missing; idle (Out 1): no instruction accepted and unfinished.
+        it pops is missing; waiting_prev, waiting_next (Out 1): which one (both may be high);
+        idle (Out 1): no instruction accepted and unfinished.
 
     Latency: an instruction written on `i` in cycle t can be offered on `o` in cycle t+2
     (SyncFIFOBuffered: memory then output register). Throughput: one per cycle.
@@ -63,6 +64,7 @@ class InstructionQueue(wiring.Component):
             "push_prev": Out(1), "push_next": Out(1), "done_index": Out(INDEX_BITS),
             "halt": In(1),
             "empty": Out(1), "waiting": Out(1), "idle": Out(1),
+            "waiting_prev": Out(1), "waiting_next": Out(1),
         })
 
     def elaborate(self, platform):
@@ -91,6 +93,8 @@ class InstructionQueue(wiring.Component):
             flight.w_data.eq(Cat(header.push_prev, header.push_next, head.index)),
             self.empty.eq(fifo.level == 0),
             self.waiting.eq(fifo.r_rdy & ~tokens_ok),
+            self.waiting_prev.eq(fifo.r_rdy & header.pop_prev & ~self.has_prev),
+            self.waiting_next.eq(fifo.r_rdy & header.pop_next & ~self.has_next),
             self.idle.eq(~flight.r_rdy),
         ]
 
