@@ -4,17 +4,23 @@
 // a program takes the same number of cycles here as under Amaranth's simulator.
 //
 // usage: harness DRAM_IMAGE DRAM_BYTES LATENCY BEAT_INTERVAL MAX_OUTSTANDING SCRIPT [TRACE.fst]
-// SCRIPT lines (executed in order, results printed as one JSON object on stdout):
+// SCRIPT lines (executed in order, results printed as one JSON object on stdout, which also
+// reports "loop_cycles", "loop_ns" and "loop_cpu_ns": the cycles clocked inside wait_irq, their
+// wall time and their CPU time (the speed without process start-up, DRAM image I/O or register
+// accesses; CPU time stays meaningful on a loaded machine):
 //   write ADDR VALUE          AXI4-Lite write
 //   read NAME ADDR            AXI4-Lite read, reported as "NAME": value
 //   wait_irq NAME MAX_CYCLES  clock until irq; "NAME": cycles waited (-1 on timeout)
 //   dump ADDR LENGTH FILE     write DRAM bytes to FILE
 //   retire_trace FILE         from now on, log "cycle mask" for every cycle the `retire`
 //                             output is non-zero (bit 0 load, 1 compute, 2 store finished)
+#include <array>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <fstream>
 #include <iostream>
@@ -96,12 +102,12 @@ class Dram {
     struct Out {
         bool arready, awready, rvalid, rlast, wready, bvalid;
         uint32_t rid, rresp, bid, bresp;
-        std::vector<uint8_t> rdata;
+        // Fixed size: a std::vector here cost a heap allocation every simulated cycle.
+        std::array<uint8_t, BUS_BYTES> rdata;
     };
 
     Out outputs() const {
         Out o{};
-        o.rdata.assign(bus_, 0);
         o.arready = reads_.size() < max_out_;
         o.awready = writes_.size() < max_out_;
         if (!reads_.empty() && cycle_ >= reads_.front().start && cycle_ >= next_r_) {
@@ -129,7 +135,7 @@ class Dram {
         bool arvalid, rready, awvalid, wvalid, bready;
         uint32_t arid, arlen, arsize, awid, awlen, awsize;
         uint64_t araddr, awaddr, wstrb;
-        std::vector<uint8_t> wdata;
+        std::array<uint8_t, BUS_BYTES> wdata;  // read from the model only on a W handshake
     };
 
     void clock(const Master& m, const Out& d) {
@@ -230,7 +236,7 @@ class Harness {
         top_->clk = 0;
         top_->eval();
         dump();
-        Dram::Master m{};
+        Dram::Master m;
         m.arvalid = top_->m_axi_arvalid;
         m.arid = top_->m_axi_arid;
         m.araddr = top_->m_axi_araddr;
@@ -243,9 +249,10 @@ class Harness {
         m.awlen = top_->m_axi_awlen;
         m.awsize = top_->m_axi_awsize;
         m.wvalid = top_->m_axi_wvalid;
-        m.wstrb = get_u64(top_->m_axi_wstrb);
-        m.wdata.assign(bus_, 0);
-        get_bytes(top_->m_axi_wdata, m.wdata.data(), bus_);
+        if (m.wvalid && d.wready) {
+            m.wstrb = get_u64(top_->m_axi_wstrb);
+            get_bytes(top_->m_axi_wdata, m.wdata.data(), bus_);
+        }
         m.bready = top_->m_axi_bready;
         if (retire_log_ && top_->retire) *retire_log_ << cycles_ << ' ' << int(top_->retire) << '\n';
         lite_sample_ = {top_->s_axil_awready != 0, top_->s_axil_wready != 0,
@@ -298,14 +305,27 @@ class Harness {
     }
 
     int64_t wait_irq(uint64_t max_cycles) {
+        auto start = std::chrono::steady_clock::now();
+        uint64_t cpu_start = cpu_ns();
+        int64_t waited = -1;
         for (uint64_t n = 0; n < max_cycles; ++n) {
-            if (top_->irq) return static_cast<int64_t>(n);
+            if (top_->irq) {
+                waited = static_cast<int64_t>(n);
+                break;
+            }
             tick();
         }
-        return -1;
+        loop_cycles_ += waited < 0 ? max_cycles : static_cast<uint64_t>(waited);
+        loop_ns_ += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::steady_clock::now() - start).count());
+        loop_cpu_ns_ += cpu_ns() - cpu_start;
+        return waited;
     }
 
     uint64_t cycles() const { return cycles_; }
+    uint64_t loop_cycles() const { return loop_cycles_; }
+    uint64_t loop_ns() const { return loop_ns_; }
+    uint64_t loop_cpu_ns() const { return loop_cpu_ns_; }
     void log_retirements(std::ostream* out) { retire_log_ = out; }
 
   private:
@@ -313,6 +333,12 @@ class Harness {
         bool awready, wready, bvalid, arready, rvalid;
         uint32_t rdata;
     };
+
+    static uint64_t cpu_ns() {
+        timespec t{};
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        return static_cast<uint64_t>(t.tv_sec) * 1000000000u + static_cast<uint64_t>(t.tv_nsec);
+    }
 
     void idle_lite() {
         top_->s_axil_awvalid = 0;
@@ -334,7 +360,7 @@ class Harness {
     std::unique_ptr<VerilatedFstC> trace_;
 #endif
     size_t bus_ = 0;
-    uint64_t time_ = 0, cycles_ = 0;
+    uint64_t time_ = 0, cycles_ = 0, loop_cycles_ = 0, loop_ns_ = 0, loop_cpu_ns_ = 0;
     LiteSample lite_sample_{};
     std::ostream* retire_log_ = nullptr;
 };
@@ -419,6 +445,9 @@ int main(int argc, char** argv) {
     field("harness_cycles", static_cast<long long>(harness.cycles()));
     field("dram_read_bytes", static_cast<long long>(dram.read_bytes()));
     field("dram_write_bytes", static_cast<long long>(dram.write_bytes()));
+    field("loop_cycles", static_cast<long long>(harness.loop_cycles()));
+    field("loop_ns", static_cast<long long>(harness.loop_ns()));
+    field("loop_cpu_ns", static_cast<long long>(harness.loop_cpu_ns()));
     json << "}";
     std::cout << json.str() << std::endl;
     return 0;
