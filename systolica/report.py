@@ -34,7 +34,7 @@ def layer_rows(run: NetworkRun) -> list[dict[str, Any]]:
     for i, layer in enumerate(run.program.layers):
         if run.measured:
             cycles = _mean([im.layer_cycles[i] for im in run.images])
-            source = "measured"
+            source = run.cycles_source
         else:
             cycles, source = int(layer["cycles"]), "estimate"
         macs = int(layer["macs"])
@@ -56,7 +56,7 @@ def totals(run: NetworkRun, rows: list[dict[str, Any]]) -> dict[str, Any]:
         cycles = sum(r["cycles"] for r in rows)
     out = {"images": n, "macs_per_image": macs,
            "cycles_per_image": cycles,
-           "cycles_source": "measured" if run.measured else "estimate",
+           "cycles_source": run.cycles_source,
            "utilization": macs / (cycles * cfg.rows * cfg.columns) if cycles else None,
            "dram_bytes_per_image": sum(r["dram_bytes"] for r in rows),
            "wall_seconds": run.seconds}
@@ -69,13 +69,13 @@ def totals(run: NetworkRun, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _cycles(value: float, source: str) -> str:
     text = f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
-    return text if source == "measured" else f"{text} est."
+    return {"measured": text, "model": f"{text} model"}.get(source, f"{text} est.")
 
 
 def _util(value: float | None, source: str) -> str:
     if value is None:
         return "-"
-    return f"{100 * value:.1f}%" + ("" if source == "measured" else " est.")
+    return f"{100 * value:.1f}%" + {"measured": "", "model": " model"}.get(source, " est.")
 
 
 def format_table(run: NetworkRun) -> str:
@@ -98,15 +98,16 @@ def format_table(run: NetworkRun) -> str:
                  f"{_util(tot['utilization'], src):>12} {tot['dram_bytes_per_image']:>11}")
     if run.measured:
         c = run.images[0].rtl.counters
-        lines.append(f"measured on the RTL (first image): {c['cycles']} cycles, array busy "
+        where = "predicted by the cycle model" if run.backend == "perf" else "measured on the RTL"
+        lines.append(f"{where} (first image): {c['cycles']} cycles, array busy "
                      f"{c['array_busy']}, waiting for loads {c['load_wait']}, for stores "
                      f"{c['store_wait']}, weight loading {c['weight_load']}, dependencies "
-                     f"{c['dependency_wait']}; DRAM model read "
+                     f"{c['dependency_wait']}; DRAM read "
                      f"{run.images[0].rtl.dram_read_bytes} and wrote "
                      f"{run.images[0].rtl.dram_write_bytes} bytes")
     else:
         lines.append(f"est. = the compiler's estimate: the {run.backend} backend does not "
-                     "measure cycles (use --backend amaranth or verilator)")
+                     "measure cycles (use --backend perf, amaranth or verilator)")
     lines.append(f"wall time {run.seconds:.2f} s")
     return "\n".join(lines)
 

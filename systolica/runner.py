@@ -8,7 +8,9 @@ float32 and reshapes them to the shapes the model declares. Backends:
   carries (no cycles: the per-layer table shows the compiler's estimate, marked as such);
 - `isa`: the functional model of the instruction set (no cycles either);
 - `amaranth`, `verilator`: the RTL, cycle-accurate; per-layer cycles come from the retirement
-  trace (`layer_cycles`).
+  trace (`layer_cycles`);
+- `perf`: outputs from the functional model, cycles and counters from the cycle model
+  (sim/perf, equal to the RTL's; `perf_result` presents its prediction like an RTL run).
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ from .pipeline import MODEL_META
 __all__ = ["BACKENDS", "CYCLE_BACKENDS", "RunInputError", "ImageRun", "NetworkRun",
            "load_qgraph", "layer_cycles", "run_network"]
 
-BACKENDS = ("reference", *MACHINE_BACKENDS)
-#: Backends that measure cycles (the others leave them to the compiler's estimate).
-CYCLE_BACKENDS = ("amaranth", "verilator")
+BACKENDS = ("reference", *MACHINE_BACKENDS, "perf")
+#: Backends that give cycles: the RTL measures them, the cycle model predicts them (the others
+#: leave them to the compiler's estimate).
+CYCLE_BACKENDS = ("amaranth", "verilator", "perf")
 
 
 class RunInputError(ValueError):
@@ -66,7 +69,13 @@ class NetworkRun:
 
     @property
     def measured(self) -> bool:
+        """Cycles come from the RTL or the cycle model (not the compiler's estimate)."""
         return self.backend in CYCLE_BACKENDS
+
+    @property
+    def cycles_source(self) -> str:
+        """"measured" (RTL), "model" (sim/perf) or "estimate" (compiler)."""
+        return {"perf": "model"}.get(self.backend, "measured" if self.measured else "estimate")
 
 
 def load_qgraph(program: Program) -> QGraph:
@@ -79,6 +88,25 @@ def load_qgraph(program: Program) -> QGraph:
         return qgraph_from_bytes(blob)
     except ValueError as exc:
         raise ProgramError(str(exc)) from None
+
+
+def perf_result(program: Program, timing: DramTiming, isa_run) -> RtlResult:
+    """The cycle model's prediction in the shape of an RTL run: CSR counters, and a retirement
+    trace built from the predicted done cycle of every instruction (so `layer_cycles` applies
+    unchanged); DRAM bytes as the functional model counted them."""
+    from sim.perf import predict
+
+    predicted = predict(program, timing)
+    retirements: dict[int, int] = {}
+    for index, instr in enumerate(program.instructions):
+        if instr.queue is not None:
+            cycle = predicted.end[index]
+            retirements[cycle] = retirements.get(cycle, 0) | 1 << instr.queue.value
+    values = {"error_code": 0, "error_index": 0, **predicted.counters,
+              "cycles": predicted.cycles}
+    return RtlResult.from_registers(values, read_bytes=isa_run.stats.dram_read_bytes,
+                                    write_bytes=isa_run.stats.dram_write_bytes,
+                                    retirements=sorted(retirements.items()))
 
 
 def layer_cycles(program: Program, rtl: RtlResult) -> list[int]:
@@ -188,7 +216,11 @@ def _run_image(program: Program, graph: QGraph, host: list, inputs: dict[str, np
         values = reference.run(graph, inputs, acc_bits=program.config.acc_bits)
         return ImageRun(outputs={n: values[n] for n in graph.outputs},
                         seconds=time.perf_counter() - start)
-    run = run_program(program, inputs, backend, timing=timing)
+    if backend == "perf":
+        run = run_program(program, inputs, "isa")
+        run.rtl = perf_result(program, timing, run)
+    else:
+        run = run_program(program, inputs, backend, timing=timing)
     if run.rtl is not None and run.rtl.error is not ErrorCode.NONE:
         raise RuntimeError(f"the accelerator stopped with error {run.rtl.error.name} at "
                            f"instruction {run.rtl.error_index}")
