@@ -243,6 +243,28 @@ PRESETS: dict[str, AcceleratorConfig] = {
         name="large", rows=32, columns=32, contexts=16, ibuf_words=8192, wbuf_words=4096,
         pbuf_words=64, acc_words=4096, obuf_words=8192, line_buffer_words=1024,
         axi_data_bits=256),
+    # Board presets (hw/boards/boards.py), each with a 64 KiB block-RAM DRAM stand-in beside
+    # it; measured with `make synth BOARD=...` (docs/fpga.md has the numbers).
+    # ULX3S, LFE5U-85F: 156 MULT18X18D, 208 DP16KD. 8x8 fits (132 DSPs, 163 DP16KD); 16x16
+    # needs 256 array multipliers plus ~70 outside the array.
+    "ulx3s-85f": AcceleratorConfig(
+        name="ulx3s-85f", rows=8, columns=8, contexts=16, ibuf_words=4096, wbuf_words=2048,
+        pbuf_words=64, acc_words=2048, obuf_words=4096, line_buffer_words=512,
+        axi_data_bits=64, dram_bytes=1 << 16),
+    # OrangeCrab, LFE5U-25F: 28 MULT18X18D, 56 DP16KD (32 of them hold the DRAM stand-in).
+    # Does not fit even at 4x4, the smallest array: 56 MULT18X18D, 40 of them outside it.
+    "orangecrab-25f": AcceleratorConfig(
+        name="orangecrab-25f", rows=4, columns=4, contexts=16, ibuf_words=2048,
+        wbuf_words=512, pbuf_words=16, acc_words=1024, obuf_words=1024,
+        line_buffer_words=256, axi_data_bits=32, dram_bytes=1 << 16),
+    # iCEBreaker, iCE40UP5K: 5280 logic cells, 8 DSPs, 30 EBR, 4 SPRAM; rows=4 is the smallest
+    # array the config allows (axi_data_bits >= 32 must fit in one 4-byte buffer word). Does
+    # not fit: the 4x4 design needs ~18k LUT4 on ECP5.
+    "icebreaker-up5k": AcceleratorConfig(
+        name="icebreaker-up5k", rows=4, columns=4, contexts=4, ibuf_words=256, wbuf_words=64,
+        pbuf_words=2, acc_words=256, obuf_words=256, max_kernel=3, max_stride=2,
+        line_buffer_words=32, queue_depth=2, token_depth=2, axi_data_bits=32,
+        max_burst_beats=8, dram_bytes=1 << 16, clock_mhz=24.0),
 }
 
 

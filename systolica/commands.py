@@ -223,3 +223,8 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
             _run_args, _run),
     "verilog": ("write the accelerator's top-level Verilog", _verilog_args, _verilog),
 }
+
+# Board synthesis lives in its own module (systolica/synth_command.py).
+from .synth_command import SYNTH_COMMAND  # noqa: E402
+
+COMMANDS["synth"] = SYNTH_COMMAND

@@ -15,6 +15,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
+from .ecp5_dsp import is_ecp5, registered_product
+
 __all__ = ["ProcessingElement", "PRODUCT_BITS", "psum_bits", "context_bits"]
 
 #: An int8 x int8 product: -128 * -128 = 16384 needs 16 signed bits.
@@ -69,7 +71,9 @@ class ProcessingElement(wiring.Component):
     Measured with this PE (Yosys 0.70 synth_ecp5, nextpnr-ecp5 0.11, LFE5U-85F): the 4x4
     core 129 MHz; the 8x8 core 90-99 MHz depending on the placement seed, its critical path
     always fabric register -> MULT18X18D -> fabric register with both registers placed
-    ~35 rows from the DSP (4.5 ns logic, 6.5 ns routing), not the clock enable.
+    ~35 rows from the DSP (4.5 ns logic, 6.5 ns routing), not the clock enable. Elaborated
+    for an ECP5 platform, the three multiply registers are the DSP's own
+    (hw/systolic/ecp5_dsp.py); same latency, same values.
     """
 
     def __init__(self, *, contexts: int, psum_in_bits: int, psum_out_bits: int) -> None:
@@ -101,30 +105,39 @@ class ProcessingElement(wiring.Component):
         ctx = context_bits(self.contexts)
         m.submodules.weights = weights = Memory(shape=signed(8), depth=2 << ctx, init=[])
         write = weights.write_port()
-        read = weights.read_port()
         m.d.comb += [
             write.en.eq(self.w_en),
             write.addr.eq(self.w_addr),
             write.data.eq(self.w_data),
-            read.en.eq(self.en),
-            read.addr.eq(Cat(self.context_in, self.bank_in)),
         ]
+        if is_ecp5(platform):
+            # The DSP's B input register is the weight read register (same timing: it holds
+            # the old weight when written in the same cycle), its A register `a_held`, its
+            # output register `product` (hw/systolic/ecp5_dsp.py).
+            read = weights.read_port(domain="comb")
+            m.d.comb += read.addr.eq(Cat(self.context_in, self.bank_in))
+        else:
+            read = weights.read_port()
+            m.d.comb += [read.en.eq(self.en), read.addr.eq(Cat(self.context_in, self.bank_in))]
         # Data registers need no reset (valid flags travel beside the array, in the core):
         # that keeps the reset net off the R x C x ~60 pipeline flip-flops.
         a_out = Signal(signed(8), reset_less=True)
         context_out = Signal.like(self.context_in, reset_less=True)
         bank_out = Signal(reset_less=True)
-        # The activation waits one advance beside the synchronous weight read.
-        a_held = Signal(signed(8), reset_less=True)
-        product = Signal(signed(PRODUCT_BITS), reset_less=True)
         psum_out = Signal.like(self.psum_out, reset_less=True)
+        if is_ecp5(platform):
+            product = registered_product(m, en=self.en, a=self.a_in, b=read.data)
+        else:
+            # The activation waits one advance beside the synchronous weight read.
+            a_held = Signal(signed(8), reset_less=True)
+            product = Signal(signed(PRODUCT_BITS), reset_less=True)
+            with m.If(self.en):
+                m.d.sync += [a_held.eq(self.a_in), product.eq(a_held * read.data)]
         with m.If(self.en):
             m.d.sync += [
                 a_out.eq(self.a_in),
                 context_out.eq(self.context_in),
                 bank_out.eq(self.bank_in),
-                a_held.eq(self.a_in),
-                product.eq(a_held * read.data),
                 psum_out.eq(self.psum_in + product),
             ]
         m.d.comb += [

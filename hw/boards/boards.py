@@ -1,0 +1,59 @@
+"""The boards Systolica builds for: platform, part, nextpnr arguments and config preset.
+
+Each board's config preset (hw/config.py) is the largest array and buffers measured to fit
+its part (docs/fpga.md has the measurements).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["Board", "BOARDS", "board"]
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    family: str                   #: "ecp5" or "ice40": picks synth_<family> and nextpnr-<family>
+    part: str
+    preset: str                   #: the config preset in hw/config.py
+    platform: Callable[[], object]
+    nextpnr_args: tuple[str, ...]
+    synth_args: tuple[str, ...] = ()
+
+
+def _ulx3s_85f():
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+    return ULX3S_85F_Platform()
+
+
+def _orangecrab_25f():
+    from amaranth_boards.orangecrab_r0_2 import OrangeCrabR0_2_25FPlatform
+
+    from .platform_top import add_feather_uart
+    platform = OrangeCrabR0_2_25FPlatform()
+    add_feather_uart(platform)
+    return platform
+
+
+def _icebreaker():
+    from amaranth_boards.icebreaker import ICEBreakerPlatform
+    return ICEBreakerPlatform()
+
+
+BOARDS: dict[str, Board] = {b.name: b for b in (
+    Board("ulx3s-85f", "ecp5", "LFE5U-85F-6BG381C", "ulx3s-85f", _ulx3s_85f,
+          ("--85k", "--package", "CABGA381", "--speed", "6")),
+    Board("orangecrab-25f", "ecp5", "LFE5U-25F-8MG285C", "orangecrab-25f", _orangecrab_25f,
+          ("--25k", "--package", "CSFBGA285", "--speed", "8")),
+    # -spram: the 64 KiB DRAM stand-in goes to two of the four 32 KiB SPRAMs (30 EBRs hold
+    # only 15 KiB).
+    Board("icebreaker-up5k", "ice40", "iCE40UP5K-SG48", "icebreaker-up5k", _icebreaker,
+          ("--up5k", "--package", "sg48"), ("-dsp", "-spram")),
+)}
+
+
+def board(name: str) -> Board:
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise ValueError(f"unknown board {name!r}; boards are {', '.join(BOARDS)}") from None

@@ -1,0 +1,33 @@
+# amaranth: UnusedElaboratable=no
+"""The PE elaborated for an ECP5 board multiplies in one MULT18X18D with its own input and
+output registers (clock enable = the PE's `en`); with no platform it keeps the generic
+registers the simulators check (tests/hw/systolic/test_pe.py)."""
+
+import re
+
+from amaranth.back import rtlil
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from hw.systolic.ecp5_dsp import is_ecp5
+from hw.systolic.pe import ProcessingElement
+
+
+def _pe_rtlil(platform) -> str:
+    pe = ProcessingElement(contexts=16, psum_in_bits=16, psum_out_bits=17)
+    return rtlil.convert(pe, platform=platform, emit_src=False)
+
+
+def test_ecp5_pe_uses_the_dsp_registers():
+    text = _pe_rtlil(ULX3S_85F_Platform())
+    assert text.count("cell \\MULT18X18D ") == 1
+    for reg in ("REG_INPUTA_CLK", "REG_INPUTB_CLK", "REG_OUTPUT_CLK"):
+        assert re.search(rf'parameter \\{reg} "CLK0"', text), reg
+    assert re.search(r'parameter \\REG_PIPELINE_CLK "NONE"', text)
+    assert re.search(r"connect \\CE0 \\en\b", text)
+
+
+def test_other_platforms_keep_the_generic_multiplier():
+    assert not is_ecp5(None) and not is_ecp5(ICEBreakerPlatform())
+    assert "MULT18X18D" not in _pe_rtlil(None)
+    assert "MULT18X18D" not in _pe_rtlil(ICEBreakerPlatform())
