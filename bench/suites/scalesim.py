@@ -14,10 +14,10 @@ run it, the wall time to compare) or `compute` (its compute model only, minutes 
 the same compute cycles in bandwidth mode CALC, see bench/scalesim_runner.py). A pair shows a
 full run's figures when one is cached, else a compute-only run's, else dashes.
 
-Systolica's side comes from its cycle model through the hook `SYSTOLICA_CYCLES`
-(program, timing) -> cycles; each layer is compiled alone for the config and evaluated with
-DRAM latency 20 cycles and one AXI beat per cycle. Until the hook is connected, Systolica's
-columns hold only the compiler's mapping bound (chunk cycles of its tiling, no stalls).
+Systolica's side comes from its cycle model (sim/perf, equal to the RTL's cycle counts) through
+`SYSTOLICA_CYCLES` (program, timing) -> cycles; each layer is compiled alone for the config
+and evaluated with DRAM latency 20 cycles and one AXI beat per cycle, next to the compiler's
+mapping bound (chunk cycles of its tiling, no stalls).
 """
 
 from __future__ import annotations
@@ -44,9 +44,15 @@ from ..topologies import NETWORK_CONVS, conv_layers
 __all__ = ["SYSTOLICA_CYCLES", "ARRAY_CONFIGS", "SCALESIM_VERSION", "scalesim_run",
            "systolica_layers", "scalesim", "scalesim_layers"]
 
-#: Systolica's cycle model: (program, timing) -> total cycles of the program. The lead connects
-#: sim.perf here; None leaves the cycle and utilization columns empty.
-SYSTOLICA_CYCLES: Callable[[Program, DramTiming], int] | None = None
+def _model_cycles(program: Program, timing: DramTiming) -> int:
+    from sim.perf import predict
+
+    return predict(program, timing).cycles
+
+
+#: Systolica's cycle model: (program, timing) -> total cycles of the program; None leaves the
+#: cycle and utilization columns empty.
+SYSTOLICA_CYCLES: Callable[[Program, DramTiming], int] | None = _model_cycles
 
 ARRAY_CONFIGS = {16: "default", 32: "large"}
 SCALESIM_VERSION = "3.0.0"
