@@ -122,7 +122,7 @@ class _Quantizer:
 
     def pool(self, node: Node) -> QPool:
         a = node.attrs
-        (c, h, w), (kh, kw), (sh, sw) = self.shape(node.inputs[0]), a["kernel"], a["strides"]
+        (_, h, w), (kh, kw), (sh, sw) = self.shape(node.inputs[0]), a["kernel"], a["strides"]
         t, l, b, r = a["pads"]
         if node.kind is OpKind.MAXPOOL and (kh, kw) == (h, w) and (sh, sw) == (1, 1) and \
                 (t, l, b, r) == (0, 0, 0, 0):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from hw.arith import activate, requantize, round_shift, saturate8, wrap_acc
-from hw.isa import Activation, PoolKind
+from hw.isa import PoolKind
 
 from .qgraph import QAdd, QConcat, QConv, QGraph, QHost, QPool
 

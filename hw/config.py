@@ -19,11 +19,17 @@ from typing import Any
 
 import tomli_w
 
-__all__ = ["AcceleratorConfig", "ConfigError", "PRESETS", "preset", "load_config"]
+__all__ = ["AcceleratorConfig", "ConfigError", "PRESETS", "preset", "load_config",
+           "address_bits"]
 
 
 class ConfigError(ValueError):
     """An invalid accelerator configuration: the message names the field and what is allowed."""
+
+
+def address_bits(words: int) -> int:
+    """Width of a word address into a memory of `words` words (the memory ports' addr)."""
+    return (words - 1).bit_length()
 
 
 def _is_pow2(value: int) -> bool:

@@ -16,7 +16,7 @@ so loads and stores overlap. Buffers are `amaranth.lib.memory` memories sized by
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
 from hw.axi.bursts import Descriptor, word_beats_log2
@@ -27,7 +27,7 @@ from hw.axi.write_dma import WriteDMA
 from hw.buffers.reader import BufferReader
 from hw.compute.accumulator import acc_word_layout
 from hw.compute.linear_addresses import LinearAddressGenerator
-from hw.config import AcceleratorConfig
+from hw.config import AcceleratorConfig, address_bits
 from hw.controller.controller import Controller
 from hw.isa import INSTR_BITS, INSTR_BYTES, Buffer, ErrorCode
 from hw.units.compute import ComputeUnit
@@ -37,10 +37,6 @@ from hw.units.store import StoreUnit
 __all__ = ["Top", "verilog_ports", "FETCH_TAG", "LOAD_TAG"]
 
 FETCH_TAG, LOAD_TAG = 1, 0
-
-
-def _bits(words: int) -> int:
-    return (words - 1).bit_length()
 
 
 def verilog_ports(top: "Top") -> list:
@@ -159,7 +155,7 @@ class Top(wiring.Component):
         wr = load.wr.payload
         ibuf_w, wbuf_w, pbuf_w, obuf_w = (ibuf.write_port(), wbuf.write_port(),
                                           pbuf.write_port(), obuf.write_port())
-        compute_obuf = memory.WritePort.Signature(addr_width=_bits(c.obuf_words),
+        compute_obuf = memory.WritePort.Signature(addr_width=address_bits(c.obuf_words),
                                                   shape=lanes).create()
         connect(m, compute.obuf_wr, compute_obuf)
         to = {b: load.wr.valid & (wr.buffer == b) for b in Buffer}
@@ -180,7 +176,7 @@ class Top(wiring.Component):
         # ---- store unit: OBUF words into the write DMA ----------------------------------
         m.submodules.store_addresses = store_addresses = LinearAddressGenerator()
         m.submodules.store_reader = store_reader = BufferReader(
-            addr_width=_bits(c.obuf_words), shape=lanes)
+            addr_width=address_bits(c.obuf_words), shape=lanes)
         connect(m, store_reader.rd, obuf.read_port())
         connect(m, store.reads, store_addresses.cmd)
         m.d.comb += [

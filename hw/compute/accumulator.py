@@ -22,7 +22,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.config import AcceleratorConfig
+from hw.config import AcceleratorConfig, address_bits
 
 __all__ = ["AccumulateCommand", "Accumulator", "acc_word_layout"]
 
@@ -45,7 +45,7 @@ class Accumulator(wiring.Component):
             raise TypeError(f"config must be an AcceleratorConfig, not {config!r}")
         self.config = config
         self.layout = acc_word_layout(config)
-        addr_width = (config.acc_words - 1).bit_length()
+        addr_width = address_bits(config.acc_words)
         super().__init__({
             "cmd": In(stream.Signature(AccumulateCommand)),
             "i": In(stream.Signature(self.layout)),

@@ -36,7 +36,7 @@ from hw.compute.accumulator import Accumulator, acc_word_layout
 from hw.compute.buffer_writer import BufferWriter
 from hw.compute.linear_addresses import LinearAddressGenerator
 from hw.compute.tile_addresses import TileAddressGenerator
-from hw.config import AcceleratorConfig
+from hw.config import AcceleratorConfig, address_bits
 from hw.eltwise import EltwiseAdd
 from hw.isa import INSTR_BITS, AddLayout, ConvLayout, Opcode, PoolKind, PoolLayout
 from hw.pooling import PoolingUnit
@@ -52,10 +52,6 @@ class Mode(enum.Enum, shape=2):
     POOL_WINDOW = 1
     POOL_GLOBAL = 2
     ADD = 3
-
-
-def _bits(words: int) -> int:
-    return (words - 1).bit_length()
 
 
 def _assign(target, value) -> list:
@@ -79,17 +75,17 @@ class ComputeUnit(wiring.Component):
         super().__init__({
             "instr": In(stream.Signature(INSTR_BITS)),
             "done": Out(1),
-            "ibuf_rd": In(memory.ReadPort.Signature(addr_width=_bits(c.ibuf_words),
+            "ibuf_rd": In(memory.ReadPort.Signature(addr_width=address_bits(c.ibuf_words),
                                                     shape=8 * c.word_bytes)),
-            "wbuf_rd": In(memory.ReadPort.Signature(addr_width=_bits(c.wbuf_words),
+            "wbuf_rd": In(memory.ReadPort.Signature(addr_width=address_bits(c.wbuf_words),
                                                     shape=8 * c.word_bytes)),
-            "pbuf_rd": In(memory.ReadPort.Signature(addr_width=_bits(c.pbuf_words),
+            "pbuf_rd": In(memory.ReadPort.Signature(addr_width=address_bits(c.pbuf_words),
                                                     shape=8 * c.pbuf_word_bytes)),
-            "acc_rd": In(memory.ReadPort.Signature(addr_width=_bits(c.acc_words),
+            "acc_rd": In(memory.ReadPort.Signature(addr_width=address_bits(c.acc_words),
                                                    shape=self.acc_layout)),
-            "acc_wr": In(memory.WritePort.Signature(addr_width=_bits(c.acc_words),
+            "acc_wr": In(memory.WritePort.Signature(addr_width=address_bits(c.acc_words),
                                                     shape=self.acc_layout)),
-            "obuf_wr": In(memory.WritePort.Signature(addr_width=_bits(c.obuf_words),
+            "obuf_wr": In(memory.WritePort.Signature(addr_width=address_bits(c.obuf_words),
                                                      shape=8 * c.word_bytes)),
             "lut": In(stream.Signature(lut_write_layout(c.word_bytes))),
             "busy_array": Out(1),
@@ -105,16 +101,16 @@ class ComputeUnit(wiring.Component):
         m.submodules.core = core = self.core
         m.submodules.tiles = tiles = TileAddressGenerator()
         m.submodules.ibuf_reader = ibuf_reader = BufferReader(
-            addr_width=_bits(c.ibuf_words), shape=lanes_bits, tag_shape=2)
+            addr_width=address_bits(c.ibuf_words), shape=lanes_bits, tag_shape=2)
         m.submodules.window = window = WindowGenerator(config=c)
         m.submodules.wload = wload = LinearAddressGenerator(tag_shape=1)
         m.submodules.wbuf_reader = wbuf_reader = BufferReader(
-            addr_width=_bits(c.wbuf_words), shape=lanes_bits, tag_shape=2)
+            addr_width=address_bits(c.wbuf_words), shape=lanes_bits, tag_shape=2)
         m.submodules.accumulator = accumulator = Accumulator(config=c)
         m.submodules.postprocess = postprocess = PostProcess(config=c)
         m.submodules.pooling = pooling = PoolingUnit(config=c)
         m.submodules.eltwise = eltwise = EltwiseAdd(config=c)
-        m.submodules.writer = writer = BufferWriter(addr_width=_bits(c.obuf_words),
+        m.submodules.writer = writer = BufferWriter(addr_width=address_bits(c.obuf_words),
                                                     shape=lanes_bits)
 
         connect(m, flipped(self.ibuf_rd), ibuf_reader.rd)
