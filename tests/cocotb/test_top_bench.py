@@ -40,14 +40,15 @@ import numpy as np
 from compiler.compile import compile_qgraph
 from hw.axi.csr import Reg
 from hw.config import AcceleratorConfig, preset
-from hw.isa import (Activation, Add, Buffer, Conv, End, ErrorCode, Instruction, Load, Opcode,
+from hw.isa import (Activation, Add, Buffer, End, ErrorCode, Instruction, Load, Opcode,
                     Pool, PoolKind, Store, encode, encode_program)
 from hw.program import Program
 from sim.functional import FunctionalMachine, dma_word_offsets
 from sim.program_run import prepare_dram
 from tests.cocotb.tb import TB
 from tests.compiler.codegen_util import GraphBuilder
-from tests.sim.test_functional import Image, blocked, param_word, pipeline, weight_words
+from tests.sim.test_functional import (Image, blocked, conv_tile_program, param_word,
+                                       pipeline, weight_words)
 
 #: Bytes past the last byte a STORE may write that must still hold their initial contents.
 GUARD_BYTES = 256
@@ -109,7 +110,6 @@ def conv_case(cfg: AcceleratorConfig, rng: np.random.Generator) -> Case:
     shift = np.full(cout, 24)   # requantized values mostly inside int8 (std ~40-70)
     image = Image()
     image.place(0, blocked(x, lanes))
-    chunks = k * k * groups
     words = np.concatenate([weight_words(wt[b * cols:(b + 1) * cols], lanes, cols)
                             for b in range(blocks)])
     a_w = image.place(-(-len(image.data) // 64) * 64, words.tobytes())
@@ -119,26 +119,11 @@ def conv_case(cfg: AcceleratorConfig, rng: np.random.Generator) -> Case:
     a_lut = image.place(-(-len(image.data) // 64) * 64,
                         rng.integers(-128, 128, cfg.lut_words * lanes).astype(np.int8).tobytes())
     a_out = -(-len(image.data) // 64) * 64 + 1024
-    program: list[Instruction] = [
-        Load(buffer=Buffer.IBUF, size0=groups * h * w, count1=1, count2=1),
-        Load(buffer=Buffer.WBUF, dram_addr=a_w, size0=len(words) * cols, count1=1, count2=1),
-        Load(buffer=Buffer.LUT, dram_addr=a_lut, size0=cfg.lut_words, count1=1, count2=1),
-        Load(buffer=Buffer.PBUF, dram_addr=a_p, size0=blocks, count1=1, count2=1,
-             push_next=True)]
-    starts = list(range(0, chunks, passes))
-    for b in range(blocks):
-        for i, start in enumerate(starts):
-            last = i == len(starts) - 1
-            program.append(Conv(
-                pop_prev=b == 0 and i == 0, push_next=b == blocks - 1 and last,
-                accumulate=int(i > 0), output=int(last),
-                activation=Activation.LUT if last else Activation.NONE,
-                in_h=h, in_w=w, in_groups=groups, kernel=k, stride=stride, pad_top=pad,
-                pad_left=pad, out_h=out_h, out_w=out_w, chunk_start=start,
-                chunk_count=min(passes, chunks - start), wbuf_addr=(b * chunks + start) * cols,
-                obuf_addr=b * out_h * out_w, pbuf_addr=b))
-    program += [Store(pop_prev=True, buffer=Buffer.OBUF, dram_addr=a_out,
-                      size0=blocks * out_h * out_w, count1=1, count2=1), End()]
+    program = conv_tile_program(
+        h=h, w=w, groups=groups, k=k, stride=stride, pad_top=pad, pad_left=pad, out_h=out_h,
+        out_w=out_w, blocks=blocks, columns=cols, pass_chunks=passes,
+        activation=Activation.LUT, lut_words=cfg.lut_words,
+        addresses=dict(a_in=0, a_w=a_w, a_lut=a_lut, a_p=a_p, a_out=a_out))
     data, address = _placed(image, program)
     return Case.from_program("conv", cfg, data, program, address)
 

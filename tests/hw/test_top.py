@@ -12,7 +12,7 @@ from hw.config import preset
 from hw.isa import Activation, ErrorCode, PoolKind
 from hw.lint import lint_verilog
 from sim.dram_model import DramTiming
-from sim.program_run import prepare_dram, run_program
+from sim.program_run import run_program
 from sim.rtl_amaranth import run_amaranth
 from sim.rtl_verilator import top_verilog
 

@@ -112,6 +112,39 @@ def conv_ref(x, w, *, stride, pad_top, pad_left, out_h, out_w) -> np.ndarray:
 
 # ---- convolution ---------------------------------------------------------------------------
 
+def conv_tile_program(*, h, w, groups, k, stride, pad_top, pad_left, out_h, out_w, blocks,
+                      columns, pass_chunks, activation, lut_words, addresses) -> list:
+    """LOAD the input tile, weights, LUT and parameters; every output block's CONV passes of at
+    most `pass_chunks` chunks (accumulating, `activation` on the last); STORE the blocks.
+    `addresses`: DRAM a_in, a_w, a_lut, a_p, a_out. One token orders the loads before the
+    first pass, one the last pass before the store."""
+    a = addresses
+    chunks = k * k * groups
+    pixels = out_h * out_w
+    program = [
+        Load(buffer=Buffer.IBUF, dram_addr=a["a_in"], size0=groups * h * w, count1=1, count2=1),
+        Load(buffer=Buffer.WBUF, dram_addr=a["a_w"], size0=blocks * chunks * columns,
+             count1=1, count2=1),
+        Load(buffer=Buffer.LUT, dram_addr=a["a_lut"], size0=lut_words, count1=1, count2=1),
+        Load(buffer=Buffer.PBUF, dram_addr=a["a_p"], size0=blocks, count1=1, count2=1,
+             push_next=True),
+    ]
+    starts = list(range(0, chunks, pass_chunks))
+    for b in range(blocks):
+        for i, start in enumerate(starts):
+            last = i == len(starts) - 1
+            program.append(Conv(
+                pop_prev=b == 0 and i == 0, push_next=b == blocks - 1 and last,
+                accumulate=int(i > 0), output=int(last),
+                activation=activation if last else Activation.NONE,
+                in_h=h, in_w=w, in_groups=groups, kernel=k, stride=stride, pad_top=pad_top,
+                pad_left=pad_left, out_h=out_h, out_w=out_w, chunk_start=start,
+                chunk_count=min(pass_chunks, chunks - start),
+                wbuf_addr=(b * chunks + start) * columns, obuf_addr=b * pixels, pbuf_addr=b))
+    return program + [Store(buffer=Buffer.OBUF, dram_addr=a["a_out"], size0=blocks * pixels,
+                            count1=1, count2=1, pop_prev=True), End()]
+
+
 def run_conv(config, rng, *, cin, cout, h, w, k, stride, pad_top, pad_left, out_h, out_w,
              pass_chunks, activation, acc_wrap_bits=None, values=(-128, 128)):
     lanes = cols = config.lanes
@@ -142,28 +175,11 @@ def run_conv(config, rng, *, cin, cout, h, w, k, stride, pad_top, pad_left, out_
     a_out = (1 << 17) + 8192
 
     pixels = out_h * out_w
-    program = [
-        Load(buffer=Buffer.IBUF, dram_addr=a_in, size0=groups * h * w, count1=1, count2=1),
-        Load(buffer=Buffer.WBUF, dram_addr=a_w, size0=len(words) * cols, count1=1, count2=1),
-        Load(buffer=Buffer.LUT, dram_addr=a_lut, size0=config.lut_words, count1=1, count2=1),
-        Load(buffer=Buffer.PBUF, dram_addr=a_p, size0=blocks, count1=1, count2=1,
-             push_next=True),
-    ]
-    starts = list(range(0, chunks, pass_chunks))
-    for b in range(blocks):
-        for i, start in enumerate(starts):
-            last = i == len(starts) - 1
-            program.append(Conv(
-                pop_prev=b == 0 and i == 0, push_next=b == blocks - 1 and last,
-                accumulate=int(i > 0), output=int(last),
-                activation=activation if last else Activation.NONE,
-                ibuf_addr=0, in_h=h, in_w=w, in_groups=groups, kernel=k, stride=stride,
-                pad_top=pad_top, pad_left=pad_left, out_h=out_h, out_w=out_w,
-                chunk_start=start, chunk_count=min(pass_chunks, chunks - start),
-                wbuf_addr=(b * chunks + start) * cols, acc_addr=0, obuf_addr=b * pixels,
-                pbuf_addr=b))
-    program += [Store(buffer=Buffer.OBUF, dram_addr=a_out, size0=blocks * pixels, count1=1,
-                      count2=1, pop_prev=True), End()]
+    program = conv_tile_program(
+        h=h, w=w, groups=groups, k=k, stride=stride, pad_top=pad_top, pad_left=pad_left,
+        out_h=out_h, out_w=out_w, blocks=blocks, columns=cols, pass_chunks=pass_chunks,
+        activation=activation, lut_words=config.lut_words,
+        addresses=dict(a_in=a_in, a_w=a_w, a_lut=a_lut, a_p=a_p, a_out=a_out))
     machine = FunctionalMachine(config, image.data)
     stats = machine.run(program)
 
@@ -171,7 +187,7 @@ def run_conv(config, rng, *, cin, cout, h, w, k, stride, pad_top, pad_left, out_
     t = (acc + bias[:, None, None]) * mult[:, None, None]
     want = activate_ref(rshift_round(t, shift[:, None, None]), activation, lut)
     np.testing.assert_array_equal(got.astype(np.int64), want)
-    assert stats.instructions["CONV"] == blocks * len(starts)
+    assert stats.instructions["CONV"] == blocks * -(-chunks // pass_chunks)
     assert stats.conv_chunks == blocks * chunks * pixels
     return want
 
