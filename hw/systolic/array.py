@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, signed, unsigned
+from amaranth import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -87,23 +87,35 @@ class SystolicArray(wiring.Component):
                                    psum_in_bits=psum_bits(max(r, 1)),
                                    psum_out_bits=psum_bits(r + 1))
                  for c in range(self.columns)] for r in range(self.rows)]
+        # One (context, bank) delay line for the whole array: PE (r, c) reads its weight at
+        # the address of the chunk whose lane r reaches it, r + 1 skew registers and c PEs
+        # after the input, so every PE of anti-diagonal r + c shares tap r + c + 1. This
+        # replaces a copy in every PE (R x C registers of address bits) by R + C of them.
+        address = Cat(self.context, self.bank)
+        taps = [address]
+        for stage in range(self.rows + self.columns - 1):
+            taps.append(delayed(m, self.en, taps[-1], 1, name=f"address{stage}"))
+        column_write = []
+        for c in range(self.columns):
+            write = Signal(name=f"w_en_column{c}")
+            m.d.comb += write.eq(self.w_en & (self.w_column == c))
+            column_write.append(write)
+        ctx = context_bits(self.contexts)
         for r, row in enumerate(grid):
             lane = delayed(m, self.en, self.data[r], r + 1, name=f"skew{r}_data")
-            context = delayed(m, self.en, self.context, r + 1, name=f"skew{r}_context")
-            bank = delayed(m, self.en, self.bank, r + 1, name=f"skew{r}_bank")
             for c, pe in enumerate(row):
                 m.submodules[f"pe_{r}_{c}"] = pe
                 m.d.comb += [
                     pe.en.eq(self.en),
                     pe.a_in.eq(lane),
-                    pe.context_in.eq(context),
-                    pe.bank_in.eq(bank),
+                    pe.context_in.eq(taps[r + c + 1][:ctx]),
+                    pe.bank_in.eq(taps[r + c + 1][ctx]),
                     pe.psum_in.eq(grid[r - 1][c].psum_out if r else 0),
-                    pe.w_en.eq(self.w_en & (self.w_column == c)),
+                    pe.w_en.eq(column_write[c]),
                     pe.w_addr.eq(self.w_addr),
                     pe.w_data.eq(self.w_data[r]),
                 ]
-                lane, context, bank = pe.a_out, pe.context_out, pe.bank_out
+                lane = pe.a_out
         sums = [delayed(m, self.en, grid[-1][c].psum_out, self.columns - 1 - c,
                         name=f"deskew{c}") for c in range(self.columns)]
         m.d.comb += self.psums.eq(Cat(*sums))

@@ -1,10 +1,11 @@
 """One processing element of the weight-stationary systolic array.
 
 The PE holds two banks of `contexts` int8 weights in a small memory (LUT RAM on an FPGA),
-addressed by `Cat(context, bank)`. A chunk lane arrives from the left together with the
-context index and the bank bit of its chunk; the PE forwards all three to the right one cycle
-later, reads its weight, multiplies and adds the product to the partial sum that comes from
-the PE above.
+addressed by `Cat(context, bank)`. A chunk lane arrives from the left; the PE forwards it to
+the right one cycle later, reads its weight at the context and bank of the lane's chunk (which
+the array delivers on `context_in`/`bank_in` from one delay line per anti-diagonal: every PE
+of a diagonal sees the same chunk in the same cycle), multiplies and adds the product to the
+partial sum that comes from the PE above.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ class ProcessingElement(wiring.Component):
         the weight write port does not depend on it.
     a_in, context_in, bank_in : In
         Activation lane (int8), context index and bank of the chunk entering this cycle.
-    a_out, context_out, bank_out : Out
-        The same, one advance later (to the PE on the right).
+    a_out : Out(signed(8))
+        `a_in` one advance later (to the PE on the right).
     psum_in : In(signed(psum_in_bits))
         Partial sum from the PE above; it must belong to the chunk that entered 2 advances ago.
     psum_out : Out(signed(psum_out_bits))
@@ -91,8 +92,6 @@ class ProcessingElement(wiring.Component):
             "context_in": In(unsigned(ctx)),
             "bank_in": In(1),
             "a_out": Out(signed(8)),
-            "context_out": Out(unsigned(ctx)),
-            "bank_out": Out(1),
             "psum_in": In(signed(psum_in_bits)),
             "psum_out": Out(signed(psum_out_bits)),
             "w_en": In(1),
@@ -112,7 +111,7 @@ class ProcessingElement(wiring.Component):
         ]
         if is_ecp5(platform):
             # The DSP's B input register is the weight read register (same timing: it holds
-            # the old weight when written in the same cycle), its A register `a_held`, its
+            # the old weight when written in the same cycle), its A register the held activation, its
             # output register `product` (hw/systolic/ecp5_dsp.py).
             read = weights.read_port(domain="comb")
             m.d.comb += read.addr.eq(Cat(self.context_in, self.bank_in))
@@ -120,30 +119,25 @@ class ProcessingElement(wiring.Component):
             read = weights.read_port()
             m.d.comb += [read.en.eq(self.en), read.addr.eq(Cat(self.context_in, self.bank_in))]
         # Data registers need no reset (valid flags travel beside the array, in the core):
-        # that keeps the reset net off the R x C x ~60 pipeline flip-flops.
+        # that keeps the reset net off the R x C x ~40 pipeline flip-flops.
         a_out = Signal(signed(8), reset_less=True)
-        context_out = Signal.like(self.context_in, reset_less=True)
-        bank_out = Signal(reset_less=True)
         psum_out = Signal.like(self.psum_out, reset_less=True)
         if is_ecp5(platform):
             product = registered_product(m, en=self.en, a=self.a_in, b=read.data)
         else:
-            # The activation waits one advance beside the synchronous weight read.
-            a_held = Signal(signed(8), reset_less=True)
+            # The forwarded lane `a_out` is the activation held one advance beside the
+            # synchronous weight read (one register serves both: fewer signals per PE made
+            # the Verilated model faster, docs/performance.md).
             product = Signal(signed(PRODUCT_BITS), reset_less=True)
             with m.If(self.en):
-                m.d.sync += [a_held.eq(self.a_in), product.eq(a_held * read.data)]
+                m.d.sync += product.eq(a_out * read.data)
         with m.If(self.en):
             m.d.sync += [
                 a_out.eq(self.a_in),
-                context_out.eq(self.context_in),
-                bank_out.eq(self.bank_in),
                 psum_out.eq(self.psum_in + product),
             ]
         m.d.comb += [
             self.a_out.eq(a_out),
-            self.context_out.eq(context_out),
-            self.bank_out.eq(bank_out),
             self.psum_out.eq(psum_out),
         ]
         return m
