@@ -10,7 +10,7 @@ DSP block.
 `registered_product(m, en=, a=, b=)` returns a signed(16) value: the product of the `a` and
 `b` (signed 8) sampled at the last two advances (cycles with `en` high): inputs registered at
 one advance, product registered at the next, the same 2-register timing as the generic
-`a_held` / synchronous weight read / `product` registers of the PE. Only for ECP5 platforms
+held activation (`a_out`) / synchronous weight read / `product` registers of the PE. Only for ECP5 platforms
 (`platform.family == "ecp5"`): Amaranth cannot simulate the primitive, so the PE uses it only
 when elaborated for an ECP5 board (the simulators elaborate with no platform).
 """
