@@ -7,6 +7,10 @@ DRAM map of a compiled program (all regions 64-byte aligned):
                       its lookup table, weight sets and parameter words
     [P, P + 32 n)     the n instruction words (program_address = P)
 
+Before placement, `compiler.input_packing.pack_inputs` may rewrite a few-channel first conv to
+read its input packed (kernel taps gathered into channels by the host); the program records
+the packing in the input's tensor map entry, and `hw.layout.write_tensor` applies it.
+
 Host ops (`QHost`, e.g. softmax with --host-fallback) are not compiled: `compile_qgraph` raises
 `CompileError` naming the node. Host ops at the end of a network are split off first with
 `compiler.host_split.split_host_tail` and run after the program with `run_host_tail`.
@@ -25,15 +29,24 @@ from .codegen import LOWERINGS
 from .codegen.context import CodegenContext, LayerStats
 from .codegen.schedule import TokenScheduler
 from .errors import CompileError
+from .input_packing import pack_inputs as _pack_inputs
 from .memory import ConstantAllocator, align_up, plan_memory
 from .qgraph import QConcat, QGraph
 
 __all__ = ["CompileError", "compile_qgraph", "layer_report"]
 
 
-def compile_qgraph(graph: QGraph, config: AcceleratorConfig) -> Program:
-    """Compile a quantized graph for `config` (see the module docstring for the DRAM map)."""
+def compile_qgraph(graph: QGraph, config: AcceleratorConfig, *,
+                   pack_inputs: bool = True) -> Program:
+    """Compile a quantized graph for `config` (see the module docstring for the DRAM map).
+
+    `pack_inputs=False` keeps every input as it is (no input packing, for comparisons)."""
+    if not isinstance(pack_inputs, bool):
+        raise TypeError(f"pack_inputs must be a bool, not {pack_inputs!r}")
     lanes = config.lanes
+    original = graph
+    graph, packed = _pack_inputs(graph, config) if pack_inputs else (graph, {})
+    packed_ops = {p.original.name: p for p in packed.values()}
     memory = plan_memory(graph, lanes=lanes, base=0)
     constants = ConstantAllocator(base=memory.end, alignment=config.pbuf_word_bytes)
     scratch = constants.add("scratch", bytes(2 * config.word_bytes))
@@ -58,13 +71,20 @@ def compile_qgraph(graph: QGraph, config: AcceleratorConfig) -> Program:
                                         memory.placements[t].channels)
                           for t in (*op.inputs, op.output))
         s = ctx.stats
+        extra: dict[str, Any] = {}
+        if op.name in packed_ops:
+            p = packed_ops[op.name]
+            # MACs of the network's conv, not of the zero taps the packed kernel adds.
+            _, oh, ow = graph.tensors[op.output].shape
+            extra = {"macs": int(p.original.weight.size) * oh * ow,
+                     "input_packing": p.packing.to_json(), "cycles_unpacked": p.cycles_before}
         layers.append({
             "name": op.name, "kind": lowering.kind, "macs": lowering.macs(plan),
             "tiles": s.tiles, "dram_bytes": s.dram_read + s.dram_write,
             "dram_read_bytes": s.dram_read, "dram_write_bytes": s.dram_write,
             "compulsory_bytes": activations + s.constant_bytes,
             "cycles": lowering.cycles(plan), "instructions": s.instructions,
-            "first_instruction": first,
+            "first_instruction": first, **extra,
         })
     instructions = scheduler.program()
     program_address = align_up(constants.top, INSTR_BYTES)
@@ -75,9 +95,10 @@ def compile_qgraph(graph: QGraph, config: AcceleratorConfig) -> Program:
                            f"config {config.name!r}")
 
     def info(name: str) -> TensorInfo:
-        pl, t = memory.placements[name], graph.tensors[name]
+        pl, t = memory.placements[name], original.tensors[name]
         return TensorInfo(name=name, address=pl.address, shape=(1, *t.shape), scale=t.scale,
-                          channels=pl.channels)
+                          channels=pl.channels,
+                          packing=packed[name].packing if name in packed else None)
 
     return Program(
         config=config, instructions=instructions,

@@ -9,6 +9,8 @@ whole channel groups (see compiler/memory.py).
 
 The compiler (weights, placement) and every simulator or runtime (writing inputs, reading
 outputs) share these functions, so there is exactly one definition of the layout.
+`write_tensor` is the one place where a network input becomes DRAM bytes: an input the
+compiler chose to pack (hw/input_packing.py) is packed there.
 """
 
 from __future__ import annotations
@@ -90,12 +92,15 @@ class DramLike(Protocol):
 
 def write_tensor(dram: DramLike | bytearray | np.ndarray, info: TensorInfo, x: np.ndarray,
                  lanes: int) -> None:
-    """Write a network input (int8 [C, H, W] or [1, C, H, W]) where `info` says it lives."""
+    """Write a network input (int8 [C, H, W] or [1, C, H, W]) where `info` says it lives,
+    packed first when `info.packing` says so."""
     want = tuple(info.shape[-3:])
     got = tuple(np.shape(x))[-3:]
     if got != want or np.asarray(x).dtype != np.int8:
         raise ValueError(f"tensor {info.name!r} must be int8 {want}, not "
                          f"{np.asarray(x).dtype} {np.shape(x)}")
+    if info.packing is not None:
+        x = info.packing.pack(x)
     blob = to_blocked(x, lanes, info.channels)
     if isinstance(dram, bytearray):
         if info.address + len(blob) > len(dram):
@@ -110,6 +115,9 @@ def write_tensor(dram: DramLike | bytearray | np.ndarray, info: TensorInfo, x: n
 def read_tensor(dram: DramLike | bytes | bytearray | np.ndarray, info: TensorInfo,
                 lanes: int) -> np.ndarray:
     """Read a network output (int8 [C, H, W]) from where `info` says it lives."""
+    if info.packing is not None:
+        raise ValueError(f"tensor {info.name!r} is a packed input; only unpacked tensors "
+                         "can be read back")
     n = tensor_nbytes(info.shape, lanes, info.channels)
     if isinstance(dram, (bytes, bytearray, np.ndarray)):
         blob = bytes(dram[info.address:info.address + n])

@@ -27,12 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from .config import AcceleratorConfig, ConfigError
+from .input_packing import InputPacking
 from .isa import INSTR_BYTES, IllegalInstruction, Instruction, decode_program, encode_program
 
-__all__ = ["MAGIC", "FORMAT_VERSION", "ProgramError", "Segment", "TensorInfo", "Program"]
+__all__ = ["MAGIC", "FORMAT_VERSION", "READABLE_VERSIONS", "ProgramError", "Segment",
+           "TensorInfo", "Program"]
 
 MAGIC = b"SYSP"
-FORMAT_VERSION = 1
+#: Version 2 added the `packing` of input tensor map entries, which a version-1 reader would
+#: ignore and so write the input unpacked (wrong results): see docs/program-format.md.
+FORMAT_VERSION = 2
+#: Versions this build reads: version-1 files are version-2 files without packing.
+READABLE_VERSIONS = (1, 2)
 _PREAMBLE = struct.Struct("<4sHHI")
 _DIGEST = 32
 
@@ -57,22 +63,38 @@ class TensorInfo:
     (C/lanes, H, W, lanes) starting at `address`, channel c of the logical tensor stored at
     physical channel `channels[c]` (identity when `channels` is empty). A real value is
     `scale * q`.
+
+    An input with a `packing` (hw/input_packing.py) is stored packed: DRAM holds
+    `packing.pack(x)`, of shape `stored_shape`, in blocked layout with the identity channel map.
     """
     name: str
     address: int
     shape: tuple[int, ...]
     scale: float
     channels: tuple[int, ...] = ()
+    packing: InputPacking | None = None
+
+    @property
+    def stored_shape(self) -> tuple[int, ...]:
+        """The [C, H, W] array in DRAM: the logical one, or the packed one."""
+        if self.packing is None:
+            return tuple(self.shape[-3:])
+        return self.packing.packed_shape(self.shape)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "address": self.address, "shape": list(self.shape),
-                "scale": self.scale, "channels": list(self.channels)}
+        d = {"name": self.name, "address": self.address, "shape": list(self.shape),
+             "scale": self.scale, "channels": list(self.channels)}
+        if self.packing is not None:
+            d["packing"] = self.packing.to_json()
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TensorInfo:
+        packing = d.get("packing")
         return cls(name=str(d["name"]), address=int(d["address"]),
                    shape=tuple(int(x) for x in d["shape"]), scale=float(d["scale"]),
-                   channels=tuple(int(x) for x in d.get("channels", ())))
+                   channels=tuple(int(x) for x in d.get("channels", ())),
+                   packing=None if packing is None else InputPacking.from_json(packing))
 
 
 @dataclass
@@ -134,9 +156,10 @@ class Program:
         if magic != MAGIC:
             raise ProgramError(f"{source}: not a Systolica program (magic {magic!r}, "
                                f"expected {MAGIC!r})")
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ProgramError(f"{source}: format version {version} is not supported "
-                               f"(this build reads version {FORMAT_VERSION})")
+                               f"(this build reads versions "
+                               f"{', '.join(map(str, READABLE_VERSIONS))})")
         body, digest = blob[:-_DIGEST], blob[-_DIGEST:]
         if hashlib.sha256(body).digest() != digest:
             raise ProgramError(f"{source}: checksum mismatch: the file is truncated or "
@@ -152,11 +175,15 @@ class Program:
             raise ProgramError(f"{source}: header is not valid JSON: {exc}") from None
         payload = body[head_end:]
         try:
-            return cls._from_header(header, payload, config=config, source=source)
+            program = cls._from_header(header, payload, config=config, source=source)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, ProgramError):
                 raise
             raise ProgramError(f"{source}: malformed header: {exc!r}") from None
+        if version < 2 and any(t.packing is not None for t in program.inputs):
+            raise ProgramError(f"{source}: input packing needs format version 2, the file "
+                               f"says {version}")
+        return program
 
     @classmethod
     def _from_header(cls, header: dict[str, Any], payload: bytes, *,
@@ -233,6 +260,24 @@ class Program:
         for t in self.inputs + self.outputs:
             if not 0 <= t.address < size:
                 raise ProgramError(f"tensor {t.name!r} at {t.address} lies outside the DRAM")
+        for t in self.outputs:
+            if t.packing is not None:
+                raise ProgramError(f"output {t.name!r} has a packing; only inputs are packed")
+        for t in self.inputs:
+            if t.packing is None:
+                continue
+            if t.channels:
+                raise ProgramError(f"packed input {t.name!r} must have the identity channel "
+                                   f"map, not {list(t.channels)}")
+            if len(t.shape) != 4 or t.shape[0] != 1 or min(t.shape) < 1:
+                raise ProgramError(f"packed input {t.name!r} must have a [1, C, H, W] shape, "
+                                   f"not {list(t.shape)}")
+            c, h, w = t.stored_shape
+            lanes = self.config.lanes
+            end = t.address + -(-c // lanes) * lanes * h * w
+            if end > size:
+                raise ProgramError(f"packed input {t.name!r} [{t.address}, {end}) lies "
+                                   f"outside the {size}-byte DRAM")
 
     def dram_image(self) -> bytearray:
         """The initial DRAM: segments and the instruction words, zero elsewhere, sized to the

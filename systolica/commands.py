@@ -50,6 +50,10 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  segment {s.name}: {len(s.data)} bytes at {s.address:#x}")
     for t in program.inputs:
         print(f"  input  {t.name} {t.shape} scale {t.scale:g} at {t.address:#x}")
+        if t.packing is not None:
+            p = t.packing
+            print(f"         packed by the host: {p.taps}x{p.taps} taps every {p.step} "
+                  f"pixels into channels, stored as {t.stored_shape}")
     for t in program.outputs:
         print(f"  output {t.name} {t.shape} scale {t.scale:g} at {t.address:#x}")
     return 0

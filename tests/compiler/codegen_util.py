@@ -126,13 +126,18 @@ class GraphBuilder:
                       outputs=list(outputs), name=self.name)
 
 
-def check_graph(graph: QGraph, config: AcceleratorConfig, rng: np.random.Generator
-                ) -> tuple[Program, RunStats]:
-    """Compile, run on the functional model, and assert every output equals the reference."""
+def check_graph(graph: QGraph, config: AcceleratorConfig, rng: np.random.Generator, *,
+                pack_inputs: bool = False) -> tuple[Program, RunStats]:
+    """Compile, run on the functional model, and assert every output equals the reference.
+
+    Input packing (compiler/input_packing.py) is off unless asked for: these tests exercise
+    the lowerings on the layers as written (padding, tile edges, strides); packing would turn
+    most first convolutions into unpadded 1x1 ones."""
     inputs = {name: rng.integers(-128, 128, graph.tensors[name].shape).astype(np.int8)
               for name in graph.inputs}
     expected = reference.run(graph, inputs, acc_bits=config.acc_bits)
-    program = Program.from_bytes(compile_qgraph(graph, config).to_bytes(), config=config)
+    program = Program.from_bytes(compile_qgraph(graph, config, pack_inputs=pack_inputs)
+                                 .to_bytes(), config=config)
     machine = FunctionalMachine(config, program.dram_image())
     for info in program.inputs:
         write_tensor(machine, info, inputs[info.name], config.lanes)

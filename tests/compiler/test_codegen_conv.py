@@ -123,7 +123,8 @@ def test_stride_beyond_config_is_a_clear_error():
     y = b.conv(rng, x, 4, 5, stride=5, name="too_far")
     assert out_size(20, 5, 5, 0, 0) == 4
     with pytest.raises(CompileError, match="too_far.*stride 5"):
-        compile_qgraph(b.graph([y]), TINY)
+        # Unpacked: input packing would run this first layer at stride 1 (step 5).
+        compile_qgraph(b.graph([y]), TINY, pack_inputs=False)
 
 
 @pytest.mark.parametrize("seed", range(4))
