@@ -19,21 +19,34 @@ tile touches the top/left image edge, and the bottom/right padding is implied by
 Kernels larger than `max_kernel` are cut into `splits x splits` square pieces of side
 ceil(K / splits) (zero-filled past K), each a CONV over a shifted input tile, all accumulated.
 The search tries every input-channel tile (`cin_groups` blocks of `lanes` channels) and
-output tile width, takes the tallest tile that fits, and keeps the choice with the least
-estimated DRAM traffic (input with halos + weights times the number of spatial tiles unless
-resident + `BURST` per DMA row, so that wide rows win ties), then the fewest tiles.
+output tile width, takes the tallest tile that fits (then evens the tile heights out), and
+estimates its cycles: the longer of the array's (`conv_pass_cycles`) and the DRAM reads' at
+`plan_dram_rate` bytes per cycle. Among the choices within 1% of the fewest (the estimate is
+no finer) it keeps the least estimated DRAM traffic (input with halos + weights times the
+number of spatial tiles unless resident + `BURST` per DMA row, so that wide rows win ties),
+then the fewest estimated cycles, then the fewest tiles. Least traffic alone picks, for
+ResNet-18's 512 -> 512 at 7x7, all 32 channel blocks in one input tile (no separate
+accumulator tiles, the most pixels per tile): each pass streams 1,568 input words for 784
+chunks, 50% busy, where one block per input tile moves the same bytes at 99.5%.
+
+Each input tile's (ky, kx, block) window is cut into passes of at most `contexts` chunks of
+near-equal size (`pass_ranges`): 18 chunks run as 9 + 9, not 16 + 2, because a pass shorter
+than the next pass's weight load stalls the array (see `conv_pass_cycles`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import product
 
 from hw.config import AcceleratorConfig
 
 __all__ = ["MAX_SIDE", "BURST", "RESERVED_WORDS", "Window", "input_window", "ConvTiling",
            "PoolTiling", "AddTiling", "ibuf_slot_words", "obuf_usable_words", "obuf_slots",
-           "plan_conv", "plan_pool", "plan_add", "ranges"]
+           "plan_conv", "plan_pool", "plan_add", "ranges", "pass_ranges", "conv_pass_cycles",
+           "plan_dram_rate"]
 
 #: in_h, in_w, out_h and out_w are 10-bit instruction fields.
 MAX_SIDE = 1023
@@ -66,6 +79,57 @@ def obuf_slots(config: AcceleratorConfig, tile_words: int) -> int:
 def ranges(total: int, step: int) -> list[tuple[int, int]]:
     """(start, count) pieces of [0, total) of at most `step`."""
     return [(s, min(step, total - s)) for s in range(0, total, step)]
+
+
+def plan_dram_rate(config: AcceleratorConfig) -> int:
+    """DRAM read bytes per cycle the tiling plans for: half the AXI data bus (8 for `default`,
+    the rate of issue 7's utilization target), a bus shared with stores and instruction
+    fetch and rarely fed at its peak."""
+    return max(1, config.axi_data_bytes // 2)
+
+
+def pass_ranges(chunks: int, contexts: int) -> list[tuple[int, int]]:
+    """(chunk_start, chunk_count) of the fewest passes of at most `contexts` chunks covering
+    [0, chunks), their sizes differing by at most one (the longer ones first)."""
+    n = -(-chunks // contexts)
+    size, longer = divmod(chunks, n)
+    out, start = [], 0
+    for i in range(n):
+        count = size + (i < longer)
+        out.append((start, count))
+        start += count
+    return out
+
+
+def conv_pass_cycles(config: AcceleratorConfig, *, pixels: int, in_words: int,
+                     counts: list[int], weights_resident: bool) -> int:
+    """Estimated cycles of the passes with chunk counts `counts` over one input tile of
+    `in_words` words for `pixels` output pixels, run back to back and repeated (the next
+    pass after the last is the first again, as for the next output block).
+
+    A pass takes the longest of (hw/units/compute.py, sim/perf/compute.py):
+    - its chunks: pixels x chunk_count, one per cycle;
+    - its input: the window generator streams the whole input tile through the line buffer
+      once per pass, one word per cycle, 2 cycles between passes (the next pass's input
+      streams during this pass). 512 -> 512 at 7x7 with all 32 channel blocks in one tile is
+      1,570 cycles of input per pass of 784 chunks: 50% busy;
+    - the next pass's weight load: its bank (two banks, alternating) is empty rows + columns
+      cycles after the last chunk of the pass before this one, then takes chunk_count x
+      columns words, one per cycle. A 2-chunk pass of 49 pixels (98 cycles) before a
+      16-chunk pass (256 + 32 cycles) stalls the array 190 cycles;
+    - unless the weights are resident, the next pass's weights from DRAM at
+      `plan_dram_rate`: chunk_count x columns x lanes bytes, 4 KiB for 16 chunks on
+      `default`, 512 cycles at 8 bytes per cycle -- more than a 28-pixel pass computes.
+    """
+    drain = config.rows + config.columns
+    set_bytes = 0 if weights_resident else config.columns * config.lanes
+    rate = plan_dram_rate(config)
+    total = 0
+    for i, count in enumerate(counts):
+        following = counts[(i + 1) % len(counts)]
+        total += max(pixels * count, in_words + 2, drain + config.columns * following,
+                     -(-following * set_bytes // rate))
+    return total
 
 
 @dataclass(frozen=True)
@@ -114,6 +178,7 @@ class ConvTiling:
     weight_sets: int     #: distinct contexts x columns weight sets of the layer
     resident: bool       #: all weight sets stay in the weight buffer
     traffic: int         #: estimated DRAM bytes
+    cycles: int          #: estimated cycles: array (`conv_pass_cycles`) or DRAM reads
 
     @property
     def separate_acc(self) -> bool:
@@ -130,11 +195,14 @@ def plan_conv(config: AcceleratorConfig, *, in_groups: int, height: int, width: 
     obuf_half = obuf_usable_words(c) // 2
     wslots = c.wbuf_words // c.weight_set_words
     weight_bytes_total = out_blocks * lanes * in_groups * lanes * kernel * kernel
-    best: ConvTiling | None = None
+    weight_bytes_per_group = out_blocks * ks * ks * c.columns * lanes   # per input tile
+    rate = plan_dram_rate(c)
+    cands: list[ConvTiling] = []
     for gi in _side_candidates(in_groups):
         ncin = -(-in_groups // gi)
-        sets = splits * splits * out_blocks * sum(
-            -(-ks * ks * g // c.contexts) for _, g in ranges(in_groups, gi))
+        tile_groups = [g for _, g in ranges(in_groups, gi)]    # blocks of each input tile
+        passes = {g: [n for _, n in pass_ranges(ks * ks * g, c.contexts)] for g in tile_groups}
+        sets = splits * splits * out_blocks * sum(len(passes[g]) for g in tile_groups)
         separate = splits * splits * ncin > 1
         for tw in _side_candidates(out_w):
             if tw > MAX_SIDE:
@@ -153,25 +221,48 @@ def plan_conv(config: AcceleratorConfig, *, in_groups: int, height: int, width: 
             th = _tallest(min(out_h, MAX_SIDE), fits)
             if th == 0:
                 continue
+            # As many tiles as the tallest, but evenly tall: 14 rows in 9 + 5 load 11 + 7
+            # input rows of a 3x3 kernel, in 7 + 7 they load 9 + 9 (fewer halo rows counted
+            # in the traffic, smaller accumulator tiles).
             ny, nx = -(-out_h // th), -(-out_w // tw)
+            th = -(-out_h // ny)
             in_h = min((th - 1) * stride + ks, height)
             resident = sets <= wslots
             traffic = (ny * nx * splits * splits * in_groups * in_h * (in_w * lanes + BURST)
                        + weight_bytes_total * (1 if resident else ny * nx))
-            cand = ConvTiling(kernel=ks, splits=splits, tile_h=th, tile_w=tw, cin_groups=gi,
-                              in_groups=in_groups, out_blocks=out_blocks, weight_sets=sets,
-                              resident=resident, traffic=traffic)
-            key = (traffic, ny * nx * ncin)
-            if best is None or key < (best.traffic, -(-out_h // best.tile_h)
-                                      * -(-out_w // best.tile_w)
-                                      * -(-in_groups // best.cin_groups)):
-                best = cand
-    if best is None:
+            # The first input tile's load (a bus beat per word) is not hidden behind compute.
+            cycles = gi * in_h * in_w
+            row_sizes = Counter(n for _, n in ranges(out_h, th))
+            col_sizes = Counter(n for _, n in ranges(out_w, tw))
+            for (rows, row_tiles), (cols, col_tiles) in product(row_sizes.items(),
+                                                                col_sizes.items()):
+                tile_in = min((rows - 1) * stride + ks, height) * min((cols - 1) * stride + ks,
+                                                                      width)
+                compute = {g: out_blocks * conv_pass_cycles(
+                    c, pixels=rows * cols, in_words=g * tile_in, counts=passes[g],
+                    weights_resident=resident) for g in passes}
+                # Two input slots: the next input tile (and, unless resident, this one's
+                # weights) loads while this one computes.
+                cycles += splits * splits * row_tiles * col_tiles * sum(
+                    max(compute[g], -(-(following * tile_in * lanes
+                                        + (0 if resident else weight_bytes_per_group * g))
+                                      // rate))
+                    for g, following in zip(tile_groups, tile_groups[1:] + tile_groups[:1]))
+            cands.append(ConvTiling(kernel=ks, splits=splits, tile_h=th, tile_w=tw,
+                                    cin_groups=gi, in_groups=in_groups, out_blocks=out_blocks,
+                                    weight_sets=sets, resident=resident, traffic=traffic,
+                                    cycles=max(cycles, -(-traffic // rate))))
+    if not cands:
         raise ValueError(f"no tile of a {kernel}x{kernel}/{stride} convolution "
                          f"over {in_groups} channel blocks x {width} columns fits the buffers "
                          f"of config {c.name!r} (line buffer {c.line_buffer_words} words, "
                          f"input buffer slot {slot} words)")
-    return best
+    # The estimate is no finer than ~1%: within that, the least traffic, then the fewest
+    # estimated cycles, then the fewest tiles (fewer instructions) win.
+    fastest = min(t.cycles for t in cands)
+    return min((t for t in cands if t.cycles * 100 <= fastest * 101),
+               key=lambda t: (t.traffic, t.cycles, -(-out_h // t.tile_h)
+                              * -(-out_w // t.tile_w) * -(-in_groups // t.cin_groups)))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ Loop nest per layer (tile sizes from compiler/tiling.py):
         for each input-channel tile ci:
           LOAD input tile (3-D DMA: columns, rows, channel blocks)  -> ping-pong input slot
           for each output block ob:            # `lanes` output channels
-            for each pass p over <= contexts chunks of the (ky, kx, block) window:
+            for each pass p over <= contexts chunks of the (ky, kx, block) window
+                (near-equal passes, tiling.pass_ranges):
               LOAD weight set (sy, sx, ci, ob, p)  unless resident in the weight buffer
               CONV accumulate = not the first pass of ob, output = its last pass
             (last pass) STORE the output tile of ob    -> ring of output slots
@@ -33,7 +34,7 @@ from ..errors import CompileError
 from ..memory import Placement
 from ..qgraph import QConv, QGraph
 from ..tiling import ConvTiling, Window, ibuf_slot_words, input_window, obuf_slots, \
-    plan_conv, ranges
+    pass_ranges, plan_conv, ranges
 from .base import Lowering
 from .context import CodegenContext, Ring, SlotCache
 
@@ -118,7 +119,7 @@ def _pieces(p: ConvPlan, oy0: int, th: int, ox0: int, tw: int) -> list[_Piece]:
 
 
 def _passes(p: ConvPlan, groups: int) -> list[tuple[int, int]]:
-    return ranges(p.tiling.kernel ** 2 * groups, p.contexts)
+    return pass_ranges(p.tiling.kernel ** 2 * groups, p.contexts)
 
 
 def cycles(p: ConvPlan) -> int:
