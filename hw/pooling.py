@@ -9,7 +9,7 @@ shift)) exactly as hw/arith.py, as sim/functional.py `_pool` does.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -51,26 +51,6 @@ def pool_chunk_layout(config: AcceleratorConfig) -> data.StructLayout:
                               "end": 1})
 
 
-def _round_shift_saturate(m: Module, product: Signal, shift: Signal) -> Signal:
-    """saturate8(floor((product + 2**(shift-1)) / 2**shift)), shift 0 passing product through.
-
-    For shift >= 1 this equals ((product >> (shift-1)) + 1) >> 1 (floors nest), which needs
-    one barrel shifter and an incrementer instead of a bias decoder and a full-width adder.
-    Shifts of the product's width or more give 0 (the bias exceeds every product), as does
-    shifting by width - 1 and rounding, so the shifter only spans 0..width-1."""
-    width = product.shape().width
-    amount = Signal(range(width))
-    m.d.comb += amount.eq(Mux(shift > width, width - 1, shift - 1))
-    halved = Signal(signed(width))
-    m.d.comb += halved.eq(product >> amount)
-    rounded = Signal(signed(width))
-    m.d.comb += rounded.eq((halved + 1) >> 1)
-    shifted = Mux(shift == 0, product, rounded)
-    result = Signal(signed(8))
-    m.d.comb += result.eq(Mux(shifted > 127, 127, Mux(shifted < -128, -128, shifted)))
-    return result
-
-
 class PoolingUnit(wiring.Component):
     """Window reduction and requantization, `config.rows` lanes in parallel.
 
@@ -80,12 +60,23 @@ class PoolingUnit(wiring.Component):
       i (in, stream of `pool_chunk_layout(config)`): taps of one window after another.
       o (out, stream of unsigned(8*rows)): one int8 word per window, lane 0 in the low byte.
 
-    Latency: the window's word is valid on `o` 3 cycles after the clock edge that accepts its
-    `last` tap (accumulate, multiply, round-shift-saturate registers: the 20 x 16-bit product
-    of the default config has a stage of its own). Throughput: one tap per cycle, so one
-    window per cycle for 1-tap windows; the first tap of a pass is accepted at the earliest
-    one edge after its cmd, and the next cmd one edge after the `end` tap. `i.ready` follows
-    `o.ready` combinationally: backpressure on `o` stalls the whole pipeline.
+    Latency: the window's word transfers on `o` `LATENCY` = 6 edges after the edge that
+    accepts its `last` tap, one register stage each, sized for 100 MHz on an ECP5 (10 ns;
+    the unregistered 3-stage unit limited the ULX3S build to 42 MHz):
+      1 input register (taps arrive straight from block-RAM read data: the line buffer, or
+        the input buffer for GLOBAL_AVG; a DP16KD's data output is 5.8 ns clock-to-out);
+      2 accumulate (MAX compares 8 bits: its running maximum stays within int8; sums add
+        `pool_sum_shape` bits);
+      3 r * mult as two partial products, r[:17] x mult and r[17:] x mult (one 18x18
+        multiplier each);
+      4 their sum;
+      5 q = (2 * product) >> shift (barrel shifter);
+      6 saturate8((q + 1) >> 1).
+    Throughput: one tap per cycle, so one window per cycle for 1-tap windows; the first tap
+    of a pass is accepted at the earliest one edge after its cmd, and the next cmd one edge
+    after the `end` tap (each tap carries its pass's kind, mult and shift down the pipeline).
+    `i.ready` follows `o.ready` combinationally: backpressure on `o` stalls the whole
+    pipeline.
 
     A window or plane must not have more taps than `pool_sum_shape` allows for (true of every
     instruction `isa.check` accepts).
@@ -101,6 +92,8 @@ class PoolingUnit(wiring.Component):
             "o": Out(stream.Signature(unsigned(8 * config.rows))),
         })
 
+    LATENCY = 6
+
     def elaborate(self, platform) -> Module:
         m = Module()
         lanes = self._config.rows
@@ -112,49 +105,99 @@ class PoolingUnit(wiring.Component):
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [params.eq(self.cmd.payload), busy.eq(1)]
 
-        advance = ~self.o.valid | self.o.ready
+        # One enable for every stage: when `o` stalls nothing moves.
+        out_valid = Signal()
+        advance = ~out_valid | self.o.ready
         m.d.comb += self.i.ready.eq(busy & advance)
         take = self.i.valid & self.i.ready
         tap = self.i.payload
         with m.If(take & tap.end):
             m.d.sync += busy.eq(0)
 
-        # Stage 0 accumulates, stage 1 holds a finished window's r, stage 2 its products.
-        first = Signal(init=1)
-        is_max = params.kind == PoolKind.MAX
-        s1_valid, s2_valid = Signal(), Signal()
-        s1_mult = Signal(pool_cmd_layout["mult"].shape)
-        s1_shift, s2_shift = (Signal(pool_cmd_layout["shift"].shape) for _ in range(2))
-        words = []
-        for lane in range(lanes):
-            x = tap.data[8 * lane:8 * lane + 8].as_signed()
-            acc = Signal(sum_shape, name=f"acc{lane}")
-            s1_r = Signal(sum_shape, name=f"s1_r{lane}")
-            s2_p = Signal(pool_product_shape(self._config), name=f"s2_p{lane}")
-            base = Mux(first, Mux(is_max, -128, 0), acc)
-            value = Mux(tap.inside, x, Mux(is_max, -128, 0))
-            new = Signal(sum_shape, name=f"new{lane}")
-            m.d.comb += new.eq(Mux(is_max, Mux(value > base, value, base), base + value))
-            with m.If(take):
-                with m.If(tap.last):
-                    m.d.sync += s1_r.eq(new)
-                with m.Else():
-                    m.d.sync += acc.eq(new)
-            with m.If(advance):
-                m.d.sync += s2_p.eq(s1_r * s1_mult)
-            words.append(_round_shift_saturate(m, s2_p, s2_shift))
-        with m.If(take):
-            m.d.sync += first.eq(tap.last)
-
-        out_valid = Signal()
-        out_word = Signal(unsigned(8 * lanes))
+        # Control down the stages: valid (stage 1: a tap, from stage 2 on: a finished window),
+        # the tap's pass parameters (kind for stage 2, mult for stage 3, shift for stage 5).
+        valid = [Signal(name=f"s{n}_valid") for n in range(1, 6)]
+        s1_last, s1_max = Signal(), Signal()
+        mults = [Signal(pool_cmd_layout["mult"].shape, name=f"s{n}_mult") for n in (1, 2)]
+        shifts = [Signal(pool_cmd_layout["shift"].shape, name=f"s{n}_shift")
+                  for n in (1, 2, 3, 4)]
         with m.If(advance):
             m.d.sync += [
-                s1_valid.eq(take & tap.last),
-                s2_valid.eq(s1_valid), s2_shift.eq(s1_shift),
-                out_valid.eq(s2_valid), out_word.eq(Cat(*words)),
+                valid[0].eq(take), s1_last.eq(tap.last), s1_max.eq(params.kind == PoolKind.MAX),
+                mults[0].eq(params.mult), shifts[0].eq(params.shift),
+                valid[1].eq(valid[0] & s1_last),
+                *(later.eq(earlier) for earlier, later in zip(valid[1:], valid[2:])),
+                mults[1].eq(mults[0]),
+                *(later.eq(earlier) for earlier, later in zip(shifts, shifts[1:])),
             ]
-        with m.If(take & tap.last):
-            m.d.sync += [s1_mult.eq(params.mult), s1_shift.eq(params.shift)]
+        first = Signal(init=1)      # the tap in stage 1 starts a window
+        with m.If(advance & valid[0]):
+            m.d.sync += first.eq(s1_last)
+
+        # Stage 1 registers the tap as it comes: no logic after the block RAM's output.
+        s1_data = Signal.like(tap.data, name="s1_data")
+        s1_inside = Signal()
+        with m.If(advance):
+            m.d.sync += [s1_data.eq(tap.data), s1_inside.eq(tap.inside)]
+        words = []
+        for lane in range(lanes):
+            # Stage 2: accumulate, an outside tap counting as the neutral value. A MAX
+            # window's running maximum is an int8, so its compare needs only the low 8 bits
+            # of the accumulator.
+            x = s1_data[8 * lane:8 * lane + 8].as_signed()
+            value = Mux(s1_inside, x, Mux(s1_max, -128, 0))
+            acc = Signal(sum_shape, name=f"acc{lane}")
+            r = Signal(sum_shape, name=f"s2_r{lane}")
+            base = Mux(first, Mux(s1_max, -128, 0), acc)
+            new = Signal(sum_shape, name=f"new{lane}")
+            m.d.comb += new.eq(Mux(s1_max, Mux(value > base[:8].as_signed(), value, base),
+                                   base + value))
+            with m.If(advance & valid[0]):
+                with m.If(s1_last):
+                    m.d.sync += r.eq(new)
+                with m.Else():
+                    m.d.sync += acc.eq(new)
+            words.append(self._requantize(m, advance, r, mults[1], shifts[3], lane))
+
+        out_word = Signal(unsigned(8 * lanes))
+        with m.If(advance):
+            m.d.sync += [out_valid.eq(valid[4]), out_word.eq(Cat(*words))]
         m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.eq(out_word)]
         return m
+
+    def _requantize(self, m: Module, advance: Value, r: Signal, mult: Signal, shift: Signal,
+                    lane: int) -> Signal:
+        """Stages 3-6 of one lane: r * mult as two partial products, their sum, then
+        `_round_shift_saturate`. `mult` is stage 2's, `shift` stage 4's; returns the int8
+        that stage 6 registers."""
+        low_bits = 17      # r[:17] is unsigned: with the 16-bit mult one 18x18 multiplier
+        low = Signal(signed(low_bits + 1 + 16), name=f"s3_low{lane}")
+        product = Signal(pool_product_shape(self._config), name=f"s4_product{lane}")
+        with m.If(advance):
+            if r.shape().width > low_bits:
+                high = Signal(signed(r.shape().width - low_bits + 16), name=f"s3_high{lane}")
+                m.d.sync += [low.eq(r[:low_bits] * mult),
+                             high.eq(r[low_bits:].as_signed() * mult),
+                             product.eq((high << low_bits) + low)]
+            else:
+                m.d.sync += [low.eq(r * mult), product.eq(low)]
+        return _round_shift_saturate(m, advance, product, shift)
+
+
+def _round_shift_saturate(m: Module, enable: Value, product: Signal, shift: Signal) -> Signal:
+    """saturate8(floor((product + 2**(shift-1)) / 2**shift)), shift 0 passing product through:
+    registers q = (2 * product) >> shift when `enable` is high and returns the int8 computed
+    from q combinationally (so the result follows product and shift one edge later).
+
+    Floors nest, so the rounded value is (q + 1) >> 1, for shift 0 too: one barrel shifter
+    and an incrementer, no bias decoder and no full-width adder in front of the shifter.
+    Shifts of q's width - 1 or more leave q = 0 or -1 and the result 0 (the bias then exceeds
+    every product), so the shifter only spans 0..width-1."""
+    q = Signal(signed(product.shape().width + 1), name=f"{product.name}_q")
+    width = q.shape().width
+    with m.If(enable):
+        m.d.sync += q.eq((product << 1) >> Mux(shift > width - 1, width - 1, shift))
+    rounded = (q + 1) >> 1
+    result = Signal(signed(8), name=f"{product.name}_y")
+    m.d.comb += result.eq(Mux(rounded > 127, 127, Mux(rounded < -128, -128, rounded)))
+    return result

@@ -150,7 +150,10 @@ class WindowGenerator(wiring.Component):
     Ports:
       cmd (in, stream of `window_cmd_layout`): the parameters of the next pass; accepted once
         the previous pass has consumed all its input and the output side has started it (the
-        next pass's input streams in while the previous pass still emits chunks).
+        next pass's input streams in while the previous pass still emits chunks), and not
+        before `CMD_SETUP` = 2 edges after the first edge it is offered: the products of its
+        fields and its checks are registered from the payload first (which therefore must
+        hold while `valid` is high, as the stream rules require).
       i (in, stream of unsigned(8*rows)): each pass's in_h*in_w*groups input words in raster
         order (y, x, group; group innermost), each exactly once, passes one after another.
       o (out, stream of `window_chunk_layout`): out_h*out_w*chunk_count chunks per pass, pixel
@@ -171,25 +174,34 @@ class WindowGenerator(wiring.Component):
 
     Timing with no input gaps and no output backpressure (tests/hw/window/model.py
     `pass_edges` computes every edge from these rules), with edges numbered from 0:
-      - the cmd of pass j+1 is accepted one edge after the later of the last input word of
-        pass j and the output side's load of pass j; the output side loads pass j at the later
-        of its cmd edge and the last chunk issue of pass j-1;
+      - the cmd of pass j+1 is accepted at the latest of: one edge after the last input word
+        of pass j, one edge after the output side's load of pass j, and CMD_SETUP edges after
+        the first edge it is offered; the output side loads pass j at the later
+        of its cmd edge and one edge after the last chunk issue of pass j-1;
       - input words are accepted one per edge from the cmd edge + 1, except that input row r
         of pass j waits for room: while the output side is on row oy of pass j,
-        r < max(oy*S - pad_top, 0) + row_slots; while it is still on row oy of pass j-1,
+        r < max(oy*S - pad_top, 0) + row_slots; while it is still on row oy of pass j-1
+        (it stays on the last row until it loads pass j),
         r + max(in_h[j-1] - max(oy*S - pad_top, 0), 0) < row_slots;
       - setup divides chunk_start by K*groups by repeated subtraction: the first chunk of a
         pass is issued no earlier than its load edge + 2 + chunk_start // (K*groups);
       - output row oy issues its out_w*chunk_count chunks one per edge from the later of the
         edge after the previous row's last issue and the edge after the last word of its last
-        needed row; each chunk leaves on `o` one edge after its issue (line buffer read).
+        needed row; each chunk leaves on `o` `LATENCY` = 2 edges after its issue (the line
+        buffer's two read stages, `LineBuffer.READ_LATENCY`).
     Throughput: one chunk per cycle while rows are present; one input word per cycle while
     there is room. With row_slots >= K + S the rows of the next output row stream in while a
     row is emitted, so a pass takes max(input words, chunks) cycles plus its first rows' fill,
     and the fill of pass j+1 hides behind the last rows of pass j. `cmd.ready`, `i.ready` and
     `o.valid` come from registers; `o.ready` reaches the line buffer's read enable and the
-    issue counters combinationally (stage B holds its chunk in the read port while stalled).
+    issue counters combinationally (while stalled the line buffer holds the chunks of
+    stages B and C in its read stages).
     """
+
+    #: Clock edges from a chunk's issue to its transfer on `o` without backpressure.
+    LATENCY = LineBuffer.READ_LATENCY
+    #: A cmd is accepted no earlier than this many edges after the first edge it is offered.
+    CMD_SETUP = 2
 
     def __init__(self, *, config: AcceleratorConfig, row_slots: int | None = None) -> None:
         if not isinstance(config, AcceleratorConfig):
@@ -237,21 +249,30 @@ class WindowGenerator(wiring.Component):
             "col_step": unsigned((most["stride"] * groups_max).bit_length()),  # stride * groups
             "col0": col_shape,                                               # -pad_left * groups
         })
+        # The cmd's products and legality are registered from the payload while it is offered
+        # (a stream's payload holds until its transfer): stage 1 the products, stage 2 the
+        # checks that use them. Computed at acceptance, payload -> 10x10 multiplier ->
+        # compares -> acceptance -> every load mux limited the ULX3S block to 54 MHz. The cmd
+        # is accepted once both stages hold the current payload's values (`CMD_SETUP`).
         derived = Signal(derived_layout)
-        m.d.comb += [
+        chunk_end = Signal(range(most["chunk_start"] + most["chunk_count"] + 1))
+        legal = Signal()
+        settled = [Signal(name=f"cmd_settled{n}") for n in (1, 2)]  # stage n holds them
+        m.d.sync += [
             derived.kg.eq(_product(p.kernel, p.groups)),
             derived.row_words.eq(p.in_w * p.groups),
             derived.col_step.eq(_product(p.stride, p.groups)),
             derived.col0.eq(-_product(p.pad_left, p.groups)),
+            chunk_end.eq(p.chunk_start + p.chunk_count),
+            legal.eq((p.kernel >= 1) & (p.kernel <= c.max_kernel)
+                     & (p.stride >= 1) & (p.stride <= c.max_stride)
+                     & (p.in_h != 0) & (p.in_w != 0) & (p.groups != 0)
+                     & (p.out_h != 0) & (p.out_w != 0) & (p.chunk_count != 0)
+                     & (p.chunk_count <= _max_chunk_count(c))
+                     & (p.pad_top < p.kernel) & (p.pad_left < p.kernel)
+                     & (derived.row_words <= words)
+                     & (chunk_end <= _product(p.kernel, derived.kg))),
         ]
-        legal = ((p.kernel >= 1) & (p.kernel <= c.max_kernel)
-                 & (p.stride >= 1) & (p.stride <= c.max_stride)
-                 & (p.in_h != 0) & (p.in_w != 0) & (p.groups != 0)
-                 & (p.out_h != 0) & (p.out_w != 0) & (p.chunk_count != 0)
-                 & (p.chunk_count <= _max_chunk_count(c))
-                 & (p.pad_top < p.kernel) & (p.pad_left < p.kernel)
-                 & (derived.row_words <= words)
-                 & (p.chunk_start + p.chunk_count <= _product(p.kernel, derived.kg)))
 
         # ---- input side: rows go to consecutive ring slots, across passes ---------------
         in_done = Signal(init=1)
@@ -268,8 +289,10 @@ class WindowGenerator(wiring.Component):
         pend_derived = Signal(derived_layout)
         pend_base = Signal(range(slots))
 
-        m.d.comb += self.cmd.ready.eq(in_done & ~pend_valid)
+        m.d.comb += self.cmd.ready.eq(in_done & ~pend_valid & settled[1])
         accept = self.cmd.valid & self.cmd.ready
+        offered = self.cmd.valid & ~accept
+        m.d.sync += [settled[0].eq(offered), settled[1].eq(settled[0] & offered)]
         accept_legal = accept & legal
         with m.If(accept):
             m.d.sync += self.error.eq(~legal)
@@ -315,11 +338,19 @@ class WindowGenerator(wiring.Component):
         # Writing ring slot in_slot overwrites the row row_slots rows back; it must not be one
         # the output still needs: rows from max(iy_base, 0) of the output's pass on, and, when
         # the input is a pass ahead, every row of its own pass.
+        # With top = max(iy_base, 0): row r of the output's pass needs r < top + row_slots,
+        # of the pass after it r < row_slots - max(in_h - top, 0). Both limits are registered
+        # when iy_base changes, from `iy_ahead` = iy_base + S, so that only a compare sits
+        # between the counters and `i.ready` (iy_base -> four carry chains -> `i.ready` limited
+        # the ULX3S block to 78 MHz).
         same_pass = in_gen == out_gen
-        top = Mux(iy_base > 0, iy_base, 0)
-        rest = Mux(par.in_h > top, par.in_h - top, 0)
-        room = Mux(same_pass, in_row - top < slots, in_row + rest < slots)
-        m.d.comb += self.i.ready.eq(~in_done & (out_done | room))
+        limit_shape = signed(row_shape.width + 1)
+        limit_same, limit_next, slots_less_h = (Signal(limit_shape) for _ in range(3))
+        iy_ahead = Signal(row_shape)
+        room = Mux(same_pass, in_row < limit_same, in_row < limit_next)
+        # Between the last issue of a pass and the load of a pending one (one cycle) the
+        # output side still counts as on the old pass's last row.
+        m.d.comb += self.i.ready.eq(~in_done & ((out_done & ~pend_valid) | room))
         m.d.comb += [
             lb.w_en.eq(self.i.valid & self.i.ready),
             lb.w_slot.eq(in_slot), lb.w_col.eq(in_col), lb.w_data.eq(self.i.payload),
@@ -335,13 +366,15 @@ class WindowGenerator(wiring.Component):
             with m.Else():
                 m.d.sync += in_col.eq(in_col + 1)
 
-        # ---- output side: stage A issues a read, stage B holds the chunk on `o` ----------
-        b_valid = Signal()
-        b_d = Signal.like(d)
-        b_inside = Signal()
-        b_last = Signal()
-        b_end = Signal()
-        advance = ~b_valid | self.o.ready
+        # ---- output side: stage A issues a read, stage B and C follow the line buffer's two
+        # read stages, C holds the chunk on `o`. One enable for all stages: when `o` stalls
+        # nothing moves (the line buffer holds both of its read stages).
+        b_valid, c_valid = Signal(), Signal()
+        b_d, c_d = Signal.like(d), Signal.like(d)
+        b_inside, c_inside = Signal(), Signal()
+        b_last, c_last = Signal(), Signal()
+        b_end, c_end = Signal(), Signal()
+        advance = ~c_valid | self.o.ready
         rows_ready = ~same_pass | in_done | (in_row >= need)
         issue = ~out_done & ~setup & rows_ready & advance
 
@@ -361,14 +394,17 @@ class WindowGenerator(wiring.Component):
             m.d.sync += [
                 b_valid.eq(issue), b_d.eq(d), b_inside.eq(inside), b_last.eq(last),
                 b_end.eq(end),
+                c_valid.eq(b_valid), c_d.eq(b_d), c_inside.eq(b_inside), c_last.eq(b_last),
+                c_end.eq(b_end),
             ]
         m.d.comb += [
-            self.o.valid.eq(b_valid),
-            self.o.payload.data.eq(Mux(b_inside, lb.r_data, 0)),
-            self.o.payload.d.eq(b_d), self.o.payload.inside.eq(b_inside),
-            self.o.payload.last.eq(b_last), self.o.payload.end.eq(b_end),
+            self.o.valid.eq(c_valid),
+            self.o.payload.data.eq(Mux(c_inside, lb.r_data, 0)),
+            self.o.payload.d.eq(c_d), self.o.payload.inside.eq(c_inside),
+            self.o.payload.last.eq(c_last), self.o.payload.end.eq(c_end),
         ]
 
+        top_ahead = Mux(iy_ahead > 0, iy_ahead, 0)
         with m.If(issue):
             with m.If(last):
                 m.d.sync += [d.eq(0), last.eq(par.chunk_count == 1), ky.eq(ky0), colk.eq(rem)]
@@ -377,9 +413,17 @@ class WindowGenerator(wiring.Component):
                     m.d.sync += [
                         ox.eq(0), row_end.eq(par.out_w == 1), col_base.eq(col0),
                         oy.eq(oy + 1), last_row.eq(oy + 2 == par.out_h),
-                        iy_base.eq(iy_base + par.stride), need.eq(need + par.stride),
+                        iy_base.eq(iy_ahead), need.eq(need + par.stride),
+                        iy_ahead.eq(iy_ahead + par.stride),
                         slot_base.eq(Mux(next_slot >= slots, next_slot - slots, next_slot)),
                     ]
+                    # After the last row the limits stay until the next pass loads.
+                    with m.If(~last_row):
+                        m.d.sync += [
+                            limit_same.eq(top_ahead + slots),
+                            limit_next.eq(Mux(par.in_h > top_ahead, slots_less_h + top_ahead,
+                                              slots)),
+                        ]
                 with m.Else():
                     m.d.sync += [ox.eq(ox + 1), row_end.eq(ox + 2 == par.out_w),
                                  col_base.eq(col_base + col_step)]
@@ -390,7 +434,7 @@ class WindowGenerator(wiring.Component):
                 with m.Else():
                     m.d.sync += colk.eq(colk + 1)
 
-        # ---- pass hand-over to the output side (after the issue updates: they lose) -------
+        # ---- pass hand-over to the output side (never while issuing: it needs out_done) ---
         src = Signal(cmd_layout)
         src_derived = Signal(derived_layout)
         src_base = Signal(range(slots))
@@ -406,18 +450,22 @@ class WindowGenerator(wiring.Component):
             col_base.eq(src_derived.col0),
             setup.eq(1), rem.eq(src.chunk_start), ky0.eq(0),
             iy_base.eq(-src.pad_top), need.eq(src.kernel - src.pad_top),
+            iy_ahead.eq(src.stride - src.pad_top),
+            limit_same.eq(slots), limit_next.eq(slots - src.in_h),
+            slots_less_h.eq(slots - src.in_h),
             slot_base.eq(Mux(first_slot < 0, first_slot + slots, first_slot)),
             ox.eq(0), oy.eq(0), d.eq(0), last.eq(src.chunk_count == 1),
             row_end.eq(src.out_w == 1), last_row.eq(src.out_h == 1),
         ]
-        out_free = out_done | (issue & end)
-        with m.If(out_free & pend_valid):
+        # A pass loads only once the output side is done, not at the edge of the last issue:
+        # `issue` -> load muxes of ~25 registers was the block's critical path (77 MHz).
+        with m.If(out_done & pend_valid):
             m.d.sync += load + [pend_valid.eq(0)]
-        with m.Elif(out_free & accept_legal):
+        with m.Elif(out_done & accept_legal):
             m.d.sync += load
         with m.Elif(accept_legal):
             m.d.sync += [pend.eq(p), pend_derived.eq(derived), pend_base.eq(in_slot),
                          pend_valid.eq(1)]
-        with m.Elif(issue & end):
+        with m.If(issue & end):
             m.d.sync += out_done.eq(1)
         return m

@@ -36,14 +36,20 @@ class LineBuffer(wiring.Component):
 
     Ports:
       w_en, w_slot, w_col, w_data (in): write `w_data` to (w_slot, w_col) at the clock edge.
-      r_en, r_slot, r_col (in), r_data (out): with `r_en` high, `r_data` shows word
-        (r_slot, r_col) one cycle later; with `r_en` low `r_data` holds its value.
+      r_en, r_slot, r_col (in), r_data (out): a two-stage read pipeline advanced by `r_en`:
+        the address presented at an edge with `r_en` high shows on `r_data` after the next
+        edge with `r_en` high; with `r_en` low both stages hold.
     Columns must be below line_buffer_words (any column is when that is a power of two).
 
-    Latency: read 1 cycle. Throughput: one write and one read per cycle. No transparency: a
-    read of the word written in the same cycle returns the old value (the generator never
-    reads a row that is being written).
+    Latency: read `READ_LATENCY` = 2 cycles (memory read register, then an output register:
+    on an ECP5 the DP16KD's data output is 5.8 ns clock-to-out without its output register,
+    so reading it straight into the pooling adders limited the ULX3S build to 42 MHz; the
+    output register gives the consumer a full cycle). Throughput: one write and one read
+    per cycle. No transparency: a read of the word written in the same cycle returns the old
+    value (the generator never reads a row that is being written).
     """
+
+    READ_LATENCY = 2
 
     def __init__(self, *, config: AcceleratorConfig, row_slots: int) -> None:
         if not isinstance(config, AcceleratorConfig):
@@ -78,6 +84,7 @@ class LineBuffer(wiring.Component):
             write.data.eq(self.w_data),
             read.en.eq(self.r_en),
             read.addr.eq(_address(self.r_slot, self.r_col, words)),
-            self.r_data.eq(read.data),
         ]
+        with m.If(self.r_en):
+            m.d.sync += self.r_data.eq(read.data)
         return m

@@ -11,8 +11,9 @@ When blocks take a command:
                           2 cycles later, then one per cycle (IBUF word on the reader's
                           output one cycle after its address)
   window generator        the previous pass's input is in and its output side has loaded it
-                          (the output side loads a pass in the cycle of the previous pass's
-                          last chunk issue)
+                          (the output side loads a pass in the cycle after the previous
+                          pass's last chunk issue), and WindowGenerator.CMD_SETUP cycles after
+                          the command is first offered
   weight address gen.     when the previous load's last address leaves (its second-to-last
                           word enters the array)
   accumulator             the cycle after it took the previous pass's last pixel
@@ -23,8 +24,9 @@ CONV: IBUF word k enters the window generator at max(tile cmd + 3, window cmd + 
 Output row oy issues its out_w * chunk_count chunks one per cycle from the later of the
 previous row's end and the cycle after the last word of input row min(oy*S - pad_top + K,
 in_h) - 1 (the first row: load + 2 + chunk_start // (K*groups)). Chunks are accepted by the
-array the cycle after their issue once their weight bank is loaded: the bank's chunk_count *
-columns words go in one per cycle from max(weight cmd + 2, bank empty), the bank being empty
+array WindowGenerator.LATENCY cycles after their issue (the line buffer's two read stages)
+once their weight bank is loaded: the bank's chunk_count * columns words go in one per
+cycle from max(weight cmd + 2, bank empty), the bank being empty
 rows + columns cycles after the last (release) chunk of the pass before on it; a first chunk
 that waits for weights counts as `weight_load` cycles. The last pixel leaves the array
 rows + columns + 3 cycles after its last chunk and the accumulator takes it then; an
@@ -32,8 +34,9 @@ intermediate pass is done 3 cycles later, an output pass is admitted to post-pro
 next cycle, written PostProcess.LATENCY cycles later, and done 2 cycles after that.
 POOL: per channel-block plane, tile/window/pooling commands; the pooling unit takes taps one
 per cycle (window passes as for CONV with groups 1 and K*K chunks; global: in_h*in_w words
-straight from the reader) and its result is written 3 cycles after the end tap; done 2
-cycles after the last write. ADD: operand pairs b_k enter the element-wise unit at
+straight from the reader; a window pass's taps reach it WindowGenerator.LATENCY cycles
+after their issue) and its result is written PoolingUnit.LATENCY cycles after the end tap;
+done 2 cycles after the last write. ADD: operand pairs b_k enter the element-wise unit at
 sent + 3 + 2k; the result is written EltwiseAdd.LATENCY cycles later; done 2 cycles after.
 
 LUT writes: while a LUT load's words go into the activation tables (word_bytes cycles after
@@ -52,7 +55,9 @@ import bisect
 from hw.config import AcceleratorConfig
 from hw.eltwise import EltwiseAdd
 from hw.isa import Opcode, PoolKind
+from hw.pooling import PoolingUnit
 from hw.postprocess import PostProcess
+from hw.window.generator import WindowGenerator
 from hw.window.line_buffer import default_row_slots
 
 __all__ = ["ComputeModel"]
@@ -72,11 +77,14 @@ class ComputeModel:
         self.prev_pass: tuple[list, int] = ([], 0)   # output phases and in_h of the last pass
         self.post_latency = PostProcess.LATENCY
         self.add_latency = EltwiseAdd.LATENCY
+        self.window_latency = WindowGenerator.LATENCY   # chunk issue -> taken downstream
+        self.window_setup = WindowGenerator.CMD_SETUP   # cmd offered -> earliest acceptance
+        self.pool_latency = PoolingUnit.LATENCY         # end tap -> written
         self.ready = 0               # next IDLE acceptance
         self.mode = None
         self.tiles_free = 0
         self.window_free = 0         # window cmd can be taken
-        self.window_out_free = 0     # output side loads the next pass (last issue)
+        self.window_out_free = 0     # output side loads the next pass (last issue + 1)
         self.wload_free = 0
         self.acc_free = 0
         self.writer_free = 0
@@ -160,11 +168,12 @@ class ComputeModel:
     # ---- window generator pass ---------------------------------------------------------
     def _window_pass(self, p, tile_cmd: int, window_cmd: int, gate: int) -> tuple[int, int]:
         """Issue cycles (first, last) of a window pass; `gate`: the earliest cycle the first
-        chunk may be accepted downstream (issue <= gate - 1). Input row r streams its words
-        one per cycle once the line buffer has room for it: while the output side is on row
-        oy of the previous pass, r + max(prev in_h - top(oy), 0) < row_slots; while it is on
-        row oy of this pass, r - top(oy) < row_slots (top(oy) = max(oy*S - pad_top, 0);
-        the output side is on row oy from the cycle after row oy-1's last issue)."""
+        chunk may be accepted downstream (issue <= gate - window_latency). Input row r
+        streams its words one per cycle once the line buffer has room for it: while the
+        output side is on row oy of the previous pass (on its last row until this pass
+        loads), r + max(prev in_h - top(oy), 0) < row_slots; while it is on row oy of this
+        pass, r - top(oy) < row_slots (top(oy) = max(oy*S - pad_top, 0); the output side is
+        on row oy from the cycle after row oy-1's last issue)."""
         kernel, stride, pad = p["kernel"], p["stride"], p["pad_top"]
         in_h, row_words = p["in_h"], p["in_w"] * p["groups"]
         slots = self.slots
@@ -190,7 +199,7 @@ class ComputeModel:
                 row_end.append(begin + row_words - 1)
 
         first = load + 2 + p["chunk_start"] // (kernel * p["groups"])
-        first = max(first, gate - 1)
+        first = max(first, gate - self.window_latency)
         per_row = p["out_w"] * p["chunk_count"]
         t = first
         rows = self.row_starts = []
@@ -209,7 +218,7 @@ class ComputeModel:
         phases.pop()
         last_in = row_end[-1]
         self.tiles_free = last_in
-        self.window_out_free = last_issue
+        self.window_out_free = last_issue + 1
         self.window_free = max(last_in + 1, load + 1)
         self.prev_pass = (phases, in_h)
         return rows[0], last_issue
@@ -218,7 +227,7 @@ class ComputeModel:
         c = self.c
         t = a + 2
         tiles = max(t, self.tiles_free)
-        window = max(t, self.window_free)
+        window = max(t + self.window_setup, self.window_free)
         wload = max(t, self.wload_free)
         acc = max(t, self.acc_free)
         sent = max(tiles, window, wload, acc)
@@ -241,7 +250,7 @@ class ComputeModel:
         self.weight_load += max(0, first - nominal_first)
         chunks = x.out_h * x.out_w * x.chunk_count
         self.array_busy += chunks
-        c_last = last + 1
+        c_last = last + self.window_latency
         acc_last = c_last + self.core_latency
         admitted = acc_last + 1
         if x.output and self.holds and self.holds[-1][1] >= first + self.core_latency:
@@ -269,10 +278,10 @@ class ComputeModel:
         lat = self.core_latency
         stall = waiting = 0
         x_prev = a_prev = NEVER
-        last_chunk = rows[-1] + out_w * cc     # accepted, before any stall
+        last_chunk = rows[-1] + out_w * cc - 1 + self.window_latency  # accepted, no stall
         for r in rows:
             for ox in range(out_w):
-                n_i = r + (ox + 1) * cc + lat + stall
+                n_i = r + (ox + 1) * cc - 1 + self.window_latency + lat + stall
                 if x_prev >= n_i:
                     # stopped from n_i to x_prev; a chunk waits while the pass has chunks left
                     waiting += max(0, min(x_prev, last_chunk + stall - 1) - n_i + 1)
@@ -298,7 +307,7 @@ class ComputeModel:
                 end_tap = first_in + words - 1
                 self.tiles_free = end_tap
                 self.pool_free = end_tap + 1
-                last_out = end_tap + 3
+                last_out = end_tap + self.pool_latency
                 pt = max(tiles, pool) + 1
         else:
             p = dict(kernel=x.kernel, stride=x.stride, pad_top=x.pad_top, in_h=x.in_h,
@@ -306,12 +315,12 @@ class ComputeModel:
                      chunk_count=x.kernel * x.kernel)
             for _ in range(x.groups):
                 tiles = max(pt, self.tiles_free)
-                window = max(pt, self.window_free)
+                window = max(pt + self.window_setup, self.window_free)
                 pool = max(pt, self.pool_free)
                 _, last = self._window_pass(p, tiles, window, pool + 1)
-                end_tap = last + 1
+                end_tap = last + self.window_latency
                 self.pool_free = end_tap + 1
-                last_out = end_tap + 3
+                last_out = end_tap + self.pool_latency
                 pt = max(tiles, window, pool) + 1
         self.ready = pt
         self.writer_free = last_out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Const, Module, Signal
 
 from hw.config import preset
 from hw.isa import PoolKind
@@ -19,7 +19,7 @@ from tests.streams import collect, feed, put, run_sim
 
 TINY = preset("tiny")
 DEFAULT = preset("default")
-LATENCY = 3  # edges from a window's last tap to its word on `o`
+LATENCY = PoolingUnit.LATENCY  # edges from a window's last tap to its word on `o`
 
 
 def requantize(r: np.ndarray, mult: int, shift: int) -> np.ndarray:
@@ -217,7 +217,8 @@ def test_rejects_config():
 
 
 def test_round_shift_saturate_extremes():
-    """The requantizer alone on products up to its full 44-bit width and every shift 0..63."""
+    """The requantizer alone on products up to its full width and every shift 0..63 (its
+    result follows the product and shift one edge later)."""
     from amaranth.sim import Simulator
 
     from hw.pooling import _round_shift_saturate
@@ -225,7 +226,7 @@ def test_round_shift_saturate_extremes():
     m = Module()
     product = Signal(pool_product_shape(TINY))
     shift = Signal(6)
-    result = _round_shift_saturate(m, product, shift)
+    result = _round_shift_saturate(m, Const(1), product, shift)
     rng = np.random.default_rng(9)
     bound = 1 << (pool_product_shape(TINY).width - 1)
     values = [-bound, bound - 1, -1, 0, 1, 127, 128, -128, -129] + \
@@ -237,11 +238,13 @@ def test_round_shift_saturate_extremes():
             for amount in range(64):
                 ctx.set(product, value)
                 ctx.set(shift, amount)
+                await ctx.tick()
                 want = int(requantize(np.array([value]), 1, amount)[0])
                 if ctx.get(result) != want:
                     mismatches.append((value, amount, ctx.get(result), want))
 
     sim = Simulator(m)
+    sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
     assert mismatches == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw.window import WindowPass
+from hw.window import WindowGenerator, WindowPass
 
 __all__ = ["window_chunks", "pass_edges", "pack", "unpack", "transfer_monitor"]
 
@@ -55,13 +55,15 @@ def pass_edges(passes: list[WindowPass], *, row_slots: int, accept: int
     with no gaps and no backpressure, the first cmd accepted at clock edge `accept`, following
     the timing rules of the WindowGenerator docstring:
 
-    - cmd j+1 is accepted one edge after the later of the last input word of pass j and the
-      output side's load of pass j; the output side loads pass j at the later of its cmd edge
-      and the last issue of pass j-1;
+    - cmd j+1 is accepted at the latest of one edge after the last input word of pass j, one
+      edge after the output side's load of pass j, and WindowGenerator.CMD_SETUP edges after
+      it is first offered (the edge after cmd j: commands are sent back to back); the output
+      side loads pass j at the later of its cmd edge and one edge after the last issue of
+      pass j-1;
     - output row oy issues its out_w*chunk_count chunks back to back from the later of the
       edge after the previous row's last issue (load + 2 + chunk_start // (K*groups) for the
       first row) and the edge after the last word of row min(oy*S - pad_top + K, in_h) - 1;
-      each chunk leaves one edge after its issue;
+      each chunk leaves WindowGenerator.LATENCY edges after its issue;
     - input row r of pass j starts at the later of cmd edge + 1, the edge after the previous
       row and the first edge at which the line buffer has room: while the output side works on
       row oy of pass j, r < max(oy*S - pad_top, 0) + row_slots; while it still works on row oy
@@ -83,6 +85,8 @@ def pass_edges(passes: list[WindowPass], *, row_slots: int, accept: int
         for oy in range(p.out_h):
             first = load_edge[j] + 1 if oy == 0 else issue_end[j][oy - 1] + 1
             last = issue_end[j][oy] if oy < len(issue_end[j]) else None
+            if last is not None and oy == p.out_h - 1 and j + 1 < len(load_edge):
+                last = load_edge[j + 1]   # on the last row until the next pass loads
             yield first, last, oy
             if last is None:
                 return
@@ -111,11 +115,12 @@ def pass_edges(passes: list[WindowPass], *, row_slots: int, accept: int
         j = len(load_edge)
         if j < n and len(cmd_edge) > j and (j == 0 or len(issue_end[j - 1]) ==
                                              passes[j - 1].out_h):
-            load_edge.append(max(cmd_edge[j], issue_end[j - 1][-1] if j else accept))
+            load_edge.append(max(cmd_edge[j], issue_end[j - 1][-1] + 1 if j else accept))
             progressed = True
         j = len(cmd_edge)
         if j < n and len(row_end[j - 1]) == passes[j - 1].in_h and len(load_edge) >= j:
-            cmd_edge.append(max(row_end[j - 1][-1] + 1, load_edge[j - 1] + 1))
+            cmd_edge.append(max(row_end[j - 1][-1] + 1, load_edge[j - 1] + 1,
+                                cmd_edge[j - 1] + 1 + WindowGenerator.CMD_SETUP))
             progressed = True
         for j, p in enumerate(passes):
             r = len(row_end[j])
@@ -137,6 +142,7 @@ def pass_edges(passes: list[WindowPass], *, row_slots: int, accept: int
         assert progressed, "the timing model found a deadlock"
     inputs = [end - p.in_w * p.groups + 1 + k for j, p in enumerate(passes)
               for end in row_end[j] for k in range(p.in_w * p.groups)]
-    outputs = [end - p.out_w * p.chunk_count + 2 + k for j, p in enumerate(passes)
-               for end in issue_end[j] for k in range(p.out_w * p.chunk_count)]
+    outputs = [end - p.out_w * p.chunk_count + 1 + WindowGenerator.LATENCY + k
+               for j, p in enumerate(passes) for end in issue_end[j]
+               for k in range(p.out_w * p.chunk_count)]
     return cmd_edge, inputs, outputs

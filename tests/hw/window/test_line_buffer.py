@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""LineBuffer against a dict of written words: one write and one read per cycle, read latency 1,
-read data held while r_en is low."""
+"""LineBuffer against a dict of written words: one write and one read per cycle, read latency 2,
+both read stages held while r_en is low."""
 
 from __future__ import annotations
 
@@ -29,9 +29,10 @@ def test_write_read(name, row_slots):
     checked = []
 
     async def bench(ctx):
-        # Every cycle writes a random word and reads a random written one; the read of cycle t
-        # shows at t+1, and survives a cycle with r_en low.
-        pending = None
+        # Every cycle writes a random word and reads a random written one; a read presented
+        # at an edge with r_en high shows after the next such edge (READ_LATENCY = 2), and
+        # every fifth cycle has r_en low, holding both read stages.
+        stage1 = shown = None
         for cycle in range(200):
             slot, col = int(rng.integers(row_slots)), int(rng.choice([0, words - 1,
                                                                       rng.integers(words)]))
@@ -45,15 +46,16 @@ def test_write_read(name, row_slots):
             address = list(model)[int(rng.integers(len(model)))] if model else (0, 0)
             ctx.set(dut.r_slot, address[0])
             ctx.set(dut.r_col, address[1])
-            expect = model.get(address) if read_enable else pending
+            if read_enable:
+                shown, stage1 = stage1, model.get(address)
             await ctx.tick()
             model[(slot, col)] = value
-            if expect is not None:
-                assert ctx.get(dut.r_data) == expect
-                checked.append(expect)
-            pending = expect
+            if shown is not None:
+                assert ctx.get(dut.r_data) == shown
+                checked.append(shown)
 
     run_sim(dut, bench)
+    assert LineBuffer.READ_LATENCY == 2
     assert len(checked) > 150
 
 
