@@ -265,7 +265,7 @@ PRESETS: dict[str, AcceleratorConfig] = {
         line_buffer_words=256, axi_data_bits=32, dram_bytes=1 << 16),
     # iCEBreaker, iCE40UP5K: 5280 logic cells, 8 DSPs, 30 EBR, 4 SPRAM; rows=4 is the smallest
     # array the config allows (axi_data_bits >= 32 must fit in one 4-byte buffer word). Does
-    # not fit: the 4x4 design needs ~18k LUT4 on ECP5.
+    # not fit: synthesized for the UP5K it needs 25,525 LUTs, 56 DSPs and 169 EBR (docs/fpga.md).
     "icebreaker-up5k": AcceleratorConfig(
         name="icebreaker-up5k", rows=4, columns=4, contexts=4, ibuf_words=256, wbuf_words=64,
         pbuf_words=2, acc_words=256, obuf_words=256, max_kernel=3, max_stride=2,
