@@ -204,9 +204,12 @@ class Harness {
 #endif
         bus_ = bus_bytes();
         idle_lite();
+        // Four reset cycles. The model's `rst` port is registered (sim/verilator/build.py), so
+        // the design sees it one cycle late: rst high for three ticks, then one more tick.
         top_->rst = 1;
-        for (int i = 0; i < 4; ++i) tick();
+        for (int i = 0; i < 3; ++i) tick();
         top_->rst = 0;
+        tick();
         cycles_ = 0;  // count from the first cycle out of reset, as the Amaranth backend does
     }
     ~Harness() {
