@@ -144,3 +144,37 @@ def test_random_layers(seed):
         graph = _conv_graph(rng, cin, h, w, cout, kernel, stride, pads,
                             Activation(int(rng.integers(0, 3))))
         check_graph(graph, configs[index % len(configs)], rng)
+
+
+@pytest.mark.parametrize("config", [TINY, DEFAULT], ids=lambda c: c.name)
+@pytest.mark.parametrize("stride,h,w", [(2, 11, 13), (3, 10, 8), (4, 9, 14)])
+def test_strided_1x1_loads_only_the_pixels_it_reads(config, stride, h, w):
+    """A 1x1 stride-s convolution without padding reads every s-th row and column: its LOADs
+    skip the others (one word per DMA row) and its CONVs run at stride 1. The input is a
+    concatenation of 3 + 20 channels (each input starts a channel block: a gap in the
+    channel map)."""
+    rng = np.random.default_rng(stride * 10 + h)
+    b = GraphBuilder()
+    x = b.concat(b.input("a", (3, h, w)), b.input("b", (20, h, w)))
+    y = b.conv(rng, x, 19, 1, stride=stride, activation=Activation.RELU)
+    program, _ = check_graph(b.graph([y]), config, rng)
+    convs = [i for i in program.instructions if i.OPCODE is Opcode.CONV]
+    assert {i.stride for i in convs} == {1}
+    lanes = config.lanes
+    ibuf_loads = [i for i in program.instructions
+                  if i.OPCODE is Opcode.LOAD and i.buffer.name == "IBUF" and i.size0 > 0]
+    assert {(i.size0, i.stride1) for i in ibuf_loads} == {(1, stride * lanes)}
+    assert sum(i.count1 * i.count2 for i in ibuf_loads) \
+        == (-(-3 // lanes) + -(-20 // lanes)) * -(-h // stride) * -(-w // stride)
+
+
+def test_output_block_groups_share_the_accumulator():
+    """A split reduction whose tile would leave too few accumulator words for every output
+    block runs the input tiles once per group of blocks (tiny: 1,024 accumulator words hold
+    20 of the 128 output blocks of a whole 7x7 tile; 7 groups of at most 19)."""
+    rng = np.random.default_rng(11)
+    graph = _conv_graph(rng, 128, 7, 7, 512, 1, activation=Activation.RELU)
+    program, _ = check_graph(graph, TINY, rng)
+    convs = [i for i in program.instructions if i.OPCODE is Opcode.CONV]
+    assert max(i.acc_addr + i.out_h * i.out_w for i in convs) <= TINY.acc_words
+    assert len({i.acc_addr for i in convs}) == 19 and {i.out_h * i.out_w for i in convs} == {49}

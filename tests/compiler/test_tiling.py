@@ -65,3 +65,23 @@ def test_deep_layers_keep_the_array_busy(shape):
     counters = predict(program, DramTiming(latency=20, bytes_per_cycle=8.0)).counters
     assert counters["array_busy"] == program.layers[0]["cycles"]
     assert counters["array_busy"] >= 0.98 * counters["cycles"]
+
+
+# ResNet-50's 1x1 layers below 51% of the peak MACs: the stride-2 projections (the window
+# generator streamed whole input tiles, two or more words per chunk, now loaded subsampled)
+# and 512 -> 2048 at 7x7 (all 128 output blocks shared the accumulator: 16 pixels per tile,
+# so all 32 channel blocks went in one input tile, 1,570 input cycles per 784-chunk pass; now
+# 4 groups of 32 blocks with 7x7 tiles).
+POINTWISE = [ConvShape("s56", 256, 56, 56, 1, 512, stride=2),
+             ConvShape("s28", 512, 28, 28, 1, 1024, stride=2),
+             ConvShape("s14", 1024, 14, 14, 1, 2048, stride=2),
+             ConvShape("e7", 512, 7, 7, 1, 2048)]
+
+
+@pytest.mark.parametrize("shape", POINTWISE, ids=lambda s: s.name)
+def test_resnet50_pointwise_layers_keep_the_array_busy(shape):
+    program = compile_qgraph(conv_chain_graph([shape], name=shape.name), DEFAULT)
+    result = predict(program, DramTiming(latency=20, bytes_per_cycle=8.0))
+    assert result.counters["array_busy"] == program.layers[0]["cycles"] \
+        == shape.macs // DEFAULT.peak_macs_per_cycle
+    assert shape.macs >= 0.98 * result.cycles * DEFAULT.peak_macs_per_cycle

@@ -4,11 +4,15 @@ counters, on seeded random programs under Amaranth (tiny) and Verilator (default
 import numpy as np
 import pytest
 
+from bench.conv_layers import random_inputs
+from compiler.compile import compile_qgraph
 from hw.config import preset
+from hw.isa import Activation, Opcode
 from sim.dram_model import DramTiming
 from sim.perf import predict
 from sim.perf.compare import rtl_done_cycles
 from sim.program_run import run_program
+from tests.compiler.codegen_util import GraphBuilder
 
 from .programs import dma_program, random_layer, random_network, stem_conv
 
@@ -66,3 +70,29 @@ def test_default_config_on_verilator(seed):
     program, inputs = stem_conv(seed, default)
     assert_model_equals_rtl(program, inputs, backend="verilator",
                             timing=DramTiming(bytes_per_cycle=8))
+
+
+@pytest.mark.parametrize("shape,timing", [
+    # 1x1 stride 2 without padding: LOADs of every other row and column (one word per DMA
+    # row), CONVs at stride 1 over the subsampled tile.
+    ((20, 9, 9, 12, 2), "default"), ((20, 9, 9, 12, 2), "slow"),
+    # 1x1 on a tile whose accumulator cannot hold every output block: the input tiles run
+    # once per group of output blocks (compiler/tiling.py ob_group).
+    ((96, 3, 3, 128, 1), "default"),
+])
+def test_pointwise_subsampling_and_output_block_groups(shape, timing):
+    cin, h, w, cout, stride = shape
+    rng = np.random.default_rng(cin + stride)
+    b = GraphBuilder()
+    y = b.conv(rng, b.input("x", (cin, h, w)), cout, 1, stride=stride,
+               activation=Activation.RELU)
+    graph = b.graph([y])
+    config = TINY.replace(name="tiny_acc256", acc_words=256)
+    program = compile_qgraph(graph, config)
+    convs = [i for i in program.instructions if i.OPCODE is Opcode.CONV]
+    if stride > 1:
+        assert {i.stride for i in convs} == {1}
+    else:
+        assert len({i.acc_addr for i in convs}) > 1 and \
+            max(i.acc_addr + i.out_h * i.out_w for i in convs) <= config.acc_words
+    assert_model_equals_rtl(program, random_inputs(graph), timing=TIMINGS[timing])
