@@ -24,10 +24,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["InputPacking"]
+__all__ = ["InputPacking", "as_int8_chw"]
 
 #: Field order of the JSON form (docs/program-format.md).
 _FIELDS = ("step", "taps", "pad_top", "pad_left", "height", "width")
+
+
+def as_int8_chw(x) -> np.ndarray:
+    """`x` as an int8 [C, H, W] array ([1, C, H, W] loses its batch axis); ValueError otherwise."""
+    x = np.asarray(x)
+    if x.ndim == 4 and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim != 3 or x.dtype != np.int8:
+        raise ValueError(f"expected an int8 [C, H, W] array, not {x.dtype} {x.shape}")
+    return x
 
 
 @dataclass(frozen=True)
@@ -59,11 +69,7 @@ class InputPacking:
 
     def pack(self, x: np.ndarray) -> np.ndarray:
         """The packed int8 [C * taps^2, height, width] of an int8 [C, H, W] (or [1, C, H, W])."""
-        x = np.asarray(x)
-        if x.ndim == 4 and x.shape[0] == 1:
-            x = x[0]
-        if x.ndim != 3 or x.dtype != np.int8:
-            raise ValueError(f"expected an int8 [C, H, W] array, not {x.dtype} {x.shape}")
+        x = as_int8_chw(x)
         c, h, w = x.shape
         t, a = self.taps, self.step
         # Pad enough on every side that each gathered pixel is an index of `padded`.

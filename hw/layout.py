@@ -20,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .input_packing import as_int8_chw
 from .program import TensorInfo
 
 __all__ = ["physical_groups", "tensor_nbytes", "to_blocked", "from_blocked", "DramLike",
@@ -54,11 +55,7 @@ def tensor_nbytes(shape: Sequence[int], lanes: int, channel_map: Sequence[int] =
 
 def to_blocked(x: np.ndarray, lanes: int, channel_map: Sequence[int] = ()) -> bytes:
     """Bytes of an int8 [C, H, W] array in blocked layout (padding channels zero)."""
-    x = np.asarray(x)
-    if x.ndim == 4 and x.shape[0] == 1:
-        x = x[0]
-    if x.ndim != 3 or x.dtype != np.int8:
-        raise ValueError(f"expected an int8 [C, H, W] array, not {x.dtype} {x.shape}")
+    x = as_int8_chw(x)
     c, h, w = x.shape
     cmap = _channel_map(channel_map, c)
     groups = physical_groups(c, lanes, channel_map)
