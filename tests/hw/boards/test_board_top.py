@@ -52,6 +52,19 @@ class UartLine:
                 self.received.append(byte)
         return testbench
 
+    def run(self, host) -> None:
+        """Simulate the board with the line's receiver and `host(ctx)`; the line closes when
+        the host returns."""
+        async def testbench(ctx):
+            await host(ctx)
+            self.closed = True
+
+        sim = Simulator(self.dut)
+        sim.add_clock(1e-8)
+        sim.add_testbench(self.receiver())
+        sim.add_testbench(testbench)
+        sim.run()
+
     async def transact(self, ctx, request: tuple[bytes, int]) -> bytes:
         payload, reply_bytes = request
         start = len(self.received)
@@ -112,13 +125,8 @@ def test_program_through_uart_bridge_equals_functional_model():
         got["irq"] = ctx.get(dut.irq)
         got["out"] = await line.transact(ctx, board_host.read_dram(out_addr,
                                                                    count * CONFIG.word_bytes))
-        line.closed = True
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(line.receiver())
-    sim.add_testbench(host)
-    sim.run()
+    line.run(host)
     assert got["status"] & STATUS_DONE and got["error"] == 0 and got["irq"] == 1
     assert got["out"] == want
 
@@ -131,13 +139,8 @@ def test_unknown_command_answers_resync_byte():
     async def host(ctx):
         got["reply"] = await line.transact(ctx, (b"\x7f", 1))
         got["after"] = await line.transact(ctx, board_host.read_csr(Reg.ID))
-        line.closed = True
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(line.receiver())
-    sim.add_testbench(host)
-    sim.run()
+    line.run(host)
     assert got["reply"] == b"\xee"
     assert int.from_bytes(got["after"], "little") == ID_VALUE
 
