@@ -36,6 +36,8 @@ from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeo
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam, AxiResp
 from cocotbext.axi.axi_channels import AxiARMonitor, AxiAWMonitor
 
+from hw.axi.csr import Reg
+
 __all__ = ["CLOCK_PERIOD_NS", "PAUSE_PROBABILITY", "Burst", "TB"]
 
 #: 100 MHz, the config's reference clock (hw/config.py clock_mhz).
@@ -137,6 +139,21 @@ class TB:
             except SimTimeoutError:
                 raise AssertionError(f"irq did not rise within {timeout_cycles} cycles") from None
         return self.cycle - start
+
+    async def launch(self, address: int, length: int, timeout_cycles: int) -> tuple[int, int, int]:
+        """Start the program of `length` instructions at `address` as software does, wait for
+        `irq`, clear it; return STATUS, ERROR_CODE and ERROR_INDEX."""
+        await self.write_reg(Reg.IRQ_ENABLE, 1)
+        await self.write_reg(Reg.PROG_ADDR, address)
+        await self.write_reg(Reg.PROG_LEN, length)
+        await self.write_reg(Reg.CTRL, 1)
+        await self.wait_irq(timeout_cycles)
+        status = await self.read_reg(Reg.STATUS)
+        error = await self.read_reg(Reg.ERROR_CODE)
+        index = await self.read_reg(Reg.ERROR_INDEX)
+        await self.write_reg(Reg.IRQ_STATUS, 1)
+        assert not self.dut.irq.value, "irq stayed high after IRQ_STATUS was cleared"
+        return status, error, index
 
     # ---- traffic shaping -------------------------------------------------------------------
 

@@ -81,18 +81,8 @@ async def run_program(tb: TB, copies: list[Copy]) -> tuple[int, int, int]:
     """Write `copies` as the program, start it as software starts the accelerator, wait for
     `irq`, clear it; return STATUS, ERROR_CODE and ERROR_INDEX."""
     tb.write_mem(PROGRAM_ADDR, b"".join(copy.encode() for copy in copies))
-    await tb.write_reg(Reg.IRQ_ENABLE, 1)
-    await tb.write_reg(Reg.PROG_ADDR, PROGRAM_ADDR)
-    await tb.write_reg(Reg.PROG_LEN, len(copies))
-    await tb.write_reg(Reg.CTRL, 1)
     beats = sum(copy.rows * copy.row_bytes for copy in copies) // config().axi_data_bytes
-    await tb.wait_irq(timeout_cycles=50 * beats + 2000)
-    status = await tb.read_reg(Reg.STATUS)
-    error = await tb.read_reg(Reg.ERROR_CODE)
-    index = await tb.read_reg(Reg.ERROR_INDEX)
-    await tb.write_reg(Reg.IRQ_STATUS, 1)
-    assert not tb.dut.irq.value, "irq stayed high after IRQ_STATUS was cleared"
-    return status, error, index
+    return await tb.launch(PROGRAM_ADDR, len(copies), timeout_cycles=50 * beats + 2000)
 
 
 async def run_copies(tb: TB, copies: list[Copy], *, seed: int) -> int:

@@ -265,27 +265,11 @@ async def start(dut, *, seed: int) -> TB:
     return tb
 
 
-async def launch(tb: TB, address: int, length: int, timeout_cycles: int) -> tuple[int, int, int]:
-    """Start the program at `address`, wait for `irq`, clear it; return STATUS, ERROR_CODE,
-    ERROR_INDEX."""
-    await tb.write_reg(Reg.IRQ_ENABLE, 1)
-    await tb.write_reg(Reg.PROG_ADDR, address)
-    await tb.write_reg(Reg.PROG_LEN, length)
-    await tb.write_reg(Reg.CTRL, 1)
-    await tb.wait_irq(timeout_cycles)
-    status = await tb.read_reg(Reg.STATUS)
-    error = await tb.read_reg(Reg.ERROR_CODE)
-    index = await tb.read_reg(Reg.ERROR_INDEX)
-    await tb.write_reg(Reg.IRQ_STATUS, 1)
-    assert not tb.dut.irq.value, "irq stayed high after IRQ_STATUS was cleared"
-    return status, error, index
-
-
 async def run_case(tb: TB, case: Case) -> int:
     """Run one case on a DRAM cleared over its window; check it; return the CYCLES counter."""
     tb.write_mem(0, case.image + bytes(len(case.expected) - len(case.image)))
-    status, error, index = await launch(tb, case.program_address, case.program_length,
-                                        case.busy_bound)
+    status, error, index = await tb.launch(case.program_address, case.program_length,
+                                           case.busy_bound)
     assert (status, error) == (STATUS_DONE, ErrorCode.NONE.value), \
         f"{case.name}: STATUS {status:#05b}, ERROR_CODE {error}, ERROR_INDEX {index}"
     got = tb.read_mem(0, len(case.expected))
@@ -344,7 +328,7 @@ async def illegal_instruction(dut):
              ErrorCode.ILLEGAL_OPCODE, 1),
             (encode_program([good, good, far, End()]), ErrorCode.DRAM_RANGE, 2)]:
         tb.write_mem(0x400, words)
-        got = await launch(tb, 0x400, len(words) // 32, timeout_cycles=5_000)
+        got = await tb.launch(0x400, len(words) // 32, timeout_cycles=5_000)
         assert got == (STATUS_ERROR, error.value, index), \
             f"expected {error.name} at instruction {index}, read STATUS/ERROR_CODE/INDEX {got}"
     await run_case(tb, handwritten_cases(cfg)[2])
