@@ -6,7 +6,7 @@ from amaranth import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .delay import delayed
+from .delay import delay_line, delayed, downstream_first
 from .pe import ProcessingElement, context_bits, psum_bits
 
 __all__ = ["SystolicArray"]
@@ -91,10 +91,8 @@ class SystolicArray(wiring.Component):
         # the address of the chunk whose lane r reaches it, r + 1 skew registers and c PEs
         # after the input, so every PE of anti-diagonal r + c shares tap r + c + 1. This
         # replaces a copy in every PE (R x C registers of address bits) by R + C of them.
-        address = Cat(self.context, self.bank)
-        taps = [address]
-        for stage in range(self.rows + self.columns - 1):
-            taps.append(delayed(m, self.en, taps[-1], 1, name=f"address{stage}"))
+        taps = delay_line(m, self.en, Cat(self.context, self.bank),
+                          self.rows + self.columns - 1, name="address")
         column_write = []
         for c in range(self.columns):
             write = Signal(name=f"w_en_column{c}")
@@ -104,7 +102,10 @@ class SystolicArray(wiring.Component):
         for r, row in enumerate(grid):
             lane = delayed(m, self.en, self.data[r], r + 1, name=f"skew{r}_data")
             for c, pe in enumerate(row):
-                m.submodules[f"pe_{r}_{c}"] = pe
+                # Named so that the name order (Yosys's and so Verilator's update order)
+                # is downstream first along both chains (delay.py): pe_<rank>_<r>_<c>.
+                rank = downstream_first(r * self.columns + c, self.rows * self.columns)
+                m.submodules[f"pe_{rank}_{r}_{c}"] = pe
                 m.d.comb += [
                     pe.en.eq(self.en),
                     pe.a_in.eq(lane),
