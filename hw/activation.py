@@ -96,7 +96,10 @@ class ActivationUnit(wiring.Component):
         valid1, valid2, valid3 = (Signal(name=f"valid{s}") for s in (1, 2, 3))
         for k in range(lanes):
             q = self.i.payload.q[k * self.q_bits:(k + 1) * self.q_bits].as_signed()
-            m.d.sync += clamped[k].eq(Mux(q > 254, 254, Mux(q < -256, -256, q[:9])))
+            # Data registers load only when the stage before holds a value (valid flags
+            # move every cycle): an idle unit does not recompute its lanes every cycle.
+            with m.If(self.i.valid):
+                m.d.sync += clamped[k].eq(Mux(q > 254, 254, Mux(q < -256, -256, q[:9])))
         m.d.sync += [kind1.eq(self.i.payload.activation), valid1.eq(self.i.valid)]
 
         # Stage 2: the int8 value and its table read. Flipping bit 7 of y is y + 128, so the
@@ -114,8 +117,9 @@ class ActivationUnit(wiring.Component):
             read = table.read_port()
             y = ((clamped[k] + 1) >> 1)[:8]
             m.d.comb += [write.addr.eq(entry), write.data.eq(word[:8]), write.en.eq(loading),
-                         read.addr.eq(y ^ 0x80)]
-            m.d.sync += ys[k].eq(y)
+                         read.addr.eq(y ^ 0x80), read.en.eq(valid1)]
+            with m.If(valid1):
+                m.d.sync += ys[k].eq(y)
             looked_up.append(read.data)
         m.d.sync += [kind2.eq(kind1), valid2.eq(valid1)]
 
@@ -126,15 +130,19 @@ class ActivationUnit(wiring.Component):
         plain = Signal(8 * lanes)
         use_table = Signal()
         relu = [Mux(y[7], 0, y) for y in ys]
-        m.d.sync += [
-            table_out.eq(Cat(*looked_up)),
-            plain.eq(Mux(kind2 == Activation.RELU, Cat(*relu), Cat(*ys))),
-            use_table.eq(kind2 == Activation.LUT), valid3.eq(valid2),
-        ]
+        with m.If(valid2):
+            m.d.sync += [
+                table_out.eq(Cat(*looked_up)),
+                plain.eq(Mux(kind2 == Activation.RELU, Cat(*relu), Cat(*ys))),
+                use_table.eq(kind2 == Activation.LUT),
+            ]
+        m.d.sync += valid3.eq(valid2)
 
         # Stage 4: the output register.
         result = Signal(8 * lanes)
         valid4 = Signal()
-        m.d.sync += [result.eq(Mux(use_table, table_out, plain)), valid4.eq(valid3)]
+        with m.If(valid3):
+            m.d.sync += result.eq(Mux(use_table, table_out, plain))
+        m.d.sync += valid4.eq(valid3)
         m.d.comb += [self.o.payload.eq(result), self.o.valid.eq(valid4)]
         return m

@@ -109,6 +109,11 @@ class PostProcess(wiring.Component):
         connect(m, flipped(self.lut), act.lut)
         m.d.comb += [flow.hold.eq(~act.lut.ready), self.idle.eq(flow.idle)]
 
+        # The valid flags move every cycle; each stage's data registers load only when the
+        # stage before holds a pixel (a convolution sends a pixel every ~36 cycles: computing
+        # every cycle had been 7% of the Verilated model's time, docs/performance.md).
+        valids = [Signal(name=f"valid{s}") for s in (1, 2, 3, 4)]
+        loads = [flow.dp_i.valid, *valids[:3]]
         word = flow.dp_i.payload.params.pbuf_word
         qs = []
         mult1 = Signal(16 * cols)
@@ -117,26 +122,35 @@ class PostProcess(wiring.Component):
             acc = flow.dp_i.payload.data[c * acc_bits:(c + 1) * acc_bits].as_signed()
             bias = word[64 * c:64 * c + 32].as_signed()
             total = Signal(signed(_SUM_BITS), name=f"sum{c}")
-            m.d.sync += total.eq(acc + bias)
+            with m.If(loads[0]):
+                m.d.sync += total.eq(acc + bias)
 
             mult = mult1[16 * c:16 * (c + 1)].as_signed()
             low = Signal(signed(33), name=f"low{c}")
             high = Signal(signed(33), name=f"high{c}")
-            m.d.sync += [low.eq(total[:16] * mult), high.eq(total[16:].as_signed() * mult)]
+            with m.If(loads[1]):
+                m.d.sync += [low.eq(total[:16] * mult), high.eq(total[16:].as_signed() * mult)]
 
             product = Signal(signed(_PRODUCT_BITS), name=f"product{c}")
-            m.d.sync += product.eq((high << 16) + low)
+            with m.If(loads[2]):
+                m.d.sync += product.eq((high << 16) + low)
 
             q = Signal(signed(_Q_BITS), name=f"q{c}")
-            m.d.sync += q.eq((product << 1) >> shift3[6 * c:6 * (c + 1)])
+            with m.If(loads[3]):
+                m.d.sync += q.eq((product << 1) >> shift3[6 * c:6 * (c + 1)])
             qs.append(q)
 
         kinds = [Signal(Activation, name=f"kind{s}") for s in (1, 2, 3, 4)]
-        valids = [Signal(name=f"valid{s}") for s in (1, 2, 3, 4)]
+        with m.If(loads[0]):
+            m.d.sync += [
+                mult1.eq(Cat(word[64 * c + 32:64 * c + 48] for c in range(cols))),
+                shift1.eq(Cat(word[64 * c + 48:64 * c + 54] for c in range(cols))),
+            ]
+        with m.If(loads[1]):
+            m.d.sync += shift2.eq(shift1)
+        with m.If(loads[2]):
+            m.d.sync += shift3.eq(shift2)
         m.d.sync += [
-            mult1.eq(Cat(word[64 * c + 32:64 * c + 48] for c in range(cols))),
-            shift1.eq(Cat(word[64 * c + 48:64 * c + 54] for c in range(cols))),
-            shift2.eq(shift1), shift3.eq(shift2),
             kinds[0].eq(flow.dp_i.payload.params.activation), valids[0].eq(flow.dp_i.valid),
         ]
         for s in range(1, 4):
