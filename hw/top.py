@@ -29,7 +29,7 @@ from hw.compute.accumulator import acc_word_layout
 from hw.compute.linear_addresses import LinearAddressGenerator
 from hw.config import AcceleratorConfig, address_bits
 from hw.controller.controller import Controller
-from hw.isa import INSTR_BITS, INSTR_BYTES, Buffer, ErrorCode
+from hw.isa import INSTR_BITS, INSTR_BYTES, Buffer
 from hw.units.compute import ComputeUnit
 from hw.units.load import LoadUnit
 from hw.units.store import StoreUnit
@@ -83,15 +83,26 @@ class Top(wiring.Component):
         m.d.comb += self.irq.eq(csr.irq)
 
         # ---- control ----------------------------------------------------------------------
-        bus_error = (rdma.error != AXIResp.OKAY) | (wdma.error != AXIResp.OKAY)
         m.d.comb += [
             ctrl.start.eq(csr.start),
             ctrl.program_address.eq(csr.prog_addr),
             ctrl.program_length.eq(csr.prog_len),
             csr.done.eq(ctrl.finish),
-            csr.error.eq(Mux((ctrl.error == ErrorCode.NONE) & bus_error, ErrorCode.BUS_ERROR,
-                             ctrl.error)),
+            csr.error.eq(ctrl.error),
             csr.error_index.eq(ctrl.error_index),
+        ]
+        # A SLVERR/DECERR response stops the run with BUS_ERROR (hw/controller/controller.py):
+        # read words tell fetch from LOAD by their tag, write errors come with the STORE's
+        # completion. Both DMA engines still take every beat and B response of the bursts
+        # they have issued, so the bus is left idle when the run ends.
+        read_word = rdma.o.valid & rdma.o.ready
+        m.d.comb += [
+            ctrl.fetch_bus_error.eq(read_word & (rdma.o.payload.resp != AXIResp.OKAY)
+                                    & (rdma.o.payload.tag == FETCH_TAG)),
+            ctrl.load_bus_error.eq(read_word & (rdma.o.payload.resp != AXIResp.OKAY)
+                                   & (rdma.o.payload.tag != FETCH_TAG)),
+            ctrl.store_bus_error.eq(wdma.done.valid & wdma.done.ready
+                                    & (wdma.done.payload.resp != AXIResp.OKAY)),
         ]
         events = Signal(PerfEvents)
         m.d.comb += [

@@ -13,6 +13,9 @@ Timing rules (per channel, reads and writes independent):
 - W beats are accepted once the burst's AW is in, at most one per `beat_interval` cycles; the B
   response is valid `latency` cycles after the last W beat.
 - Addresses outside the memory answer DECERR (reads return zeros, writes are dropped).
+- `faults` (optional, for error tests): address ranges `(start, end, resp)` whose beats answer
+  `resp` (SLVERR or DECERR) the same way; a write burst answers the first such response of
+  its beats. Changing `model.faults` between runs is allowed.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DramTiming", "AxiDramModel", "OKAY", "DECERR"]
+__all__ = ["DramTiming", "AxiDramModel", "OKAY", "SLVERR", "DECERR"]
 
-OKAY, DECERR = 0, 3
+OKAY, SLVERR, DECERR = 0, 2, 3
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,14 @@ class _Burst:
 class AxiDramModel:
     """State of the slave plus the memory it serves (a NumPy uint8 array, shared by reference)."""
 
-    def __init__(self, memory: np.ndarray, *, bus_bytes: int, timing: DramTiming = DramTiming()):
+    def __init__(self, memory: np.ndarray, *, bus_bytes: int, timing: DramTiming = DramTiming(),
+                 faults: tuple[tuple[int, int, int], ...] = ()):
+        for fault in faults:
+            if len(fault) != 3 or fault[2] not in (SLVERR, DECERR) or fault[0] >= fault[1]:
+                raise ValueError(f"faults must be (start, end, resp) ranges with start < end "
+                                 f"and resp SLVERR ({SLVERR}) or DECERR ({DECERR}), not "
+                                 f"{fault!r}")
+        self.faults = tuple(faults)
         self.memory = memory
         self.bus_bytes = bus_bytes
         self.timing = timing
@@ -72,7 +82,7 @@ class AxiDramModel:
         self.responses: deque[tuple[int, int, int]] = deque()   # (id, resp, cycle valid)
         self.next_r = 0
         self.next_w = 0
-        self.write_error = False
+        self.write_resp = OKAY
         self.read_bytes = 0
         self.write_bytes = 0
 
@@ -82,6 +92,15 @@ class AxiDramModel:
 
     def _in_range(self, addr: int, size: int) -> bool:
         return 0 <= addr and addr + size <= len(self.memory)
+
+    def _resp(self, addr: int, size: int) -> int:
+        """The response to a beat of `size` bytes at `addr` (aligned to `size`)."""
+        if not self._in_range(addr, size):
+            return DECERR
+        for start, end, resp in self.faults:
+            if addr < end and start < addr + size:
+                return resp
+        return OKAY
 
     def outputs(self) -> dict[str, int]:
         t = self.cycle
@@ -93,13 +112,13 @@ class AxiDramModel:
             burst = self.reads[0]
             addr = self._beat_addr(burst)
             lane = addr % self.bus_bytes - addr % burst.size
-            ok = self._in_range(addr - addr % burst.size, burst.size)
+            base = addr - addr % burst.size
+            resp = self._resp(base, burst.size)
             data = 0
-            if ok:
-                base = addr - addr % burst.size
+            if resp == OKAY:
                 data = int.from_bytes(self.memory[base:base + burst.size].tobytes(), "little")
-            out.update(rvalid=1, rdata=data << (8 * lane), rid=burst.id,
-                       rresp=OKAY if ok else DECERR, rlast=int(burst.done == burst.beats - 1))
+            out.update(rvalid=1, rdata=data << (8 * lane), rid=burst.id, rresp=resp,
+                       rlast=int(burst.done == burst.beats - 1))
         if self.writes and t >= self.next_w:
             out["wready"] = 1
         if self.responses and t >= self.responses[0][2]:
@@ -130,21 +149,22 @@ class AxiDramModel:
             burst = self.writes[0]
             addr = self._beat_addr(burst)
             base = addr - addr % self.bus_bytes
-            if self._in_range(base, self.bus_bytes):
+            resp = self._resp(base, self.bus_bytes)
+            if resp == OKAY:
                 data = master["wdata"].to_bytes(self.bus_bytes, "little")
                 strb = master["wstrb"]
                 for i in range(self.bus_bytes):
                     if strb >> i & 1:
                         self.memory[base + i] = data[i]
-            else:
-                self.write_error = True
+            elif self.write_resp == OKAY:
+                self.write_resp = resp
             burst.done += 1
             self.write_bytes += burst.size
             self.next_w = t + self.interval
             if burst.done == burst.beats:
                 self.writes.popleft()
-                self.responses.append((burst.id, DECERR if self.write_error else OKAY, t + lat))
-                self.write_error = False
+                self.responses.append((burst.id, self.write_resp, t + lat))
+                self.write_resp = OKAY
         if driven["bvalid"] and master["bready"]:
             self.responses.popleft()
         self.cycle += 1

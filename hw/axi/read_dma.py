@@ -18,8 +18,9 @@ Ports:
   bufferable) and ARPROT (0) are constant; RID is ignored.
 - `busy`: Out, high from the cycle after a descriptor is accepted until its last word has
   left `o`.
-- `error`: Out `AXIResp`, sticky: the first non-OKAY read response since reset. The
-  controller reports it as a bus error (there is no ErrorCode for it yet).
+- `error`: Out `AXIResp`, sticky: the first non-OKAY read response since reset (for
+  standalone use; the top level instead stops the controller on the word whose response
+  was not OKAY, hw/top.py, and reports ErrorCode.BUS_ERROR).
 
 Latency: descriptor accepted in cycle t -> ARVALID in cycle t+1 -> (slave) -> the last beat
 of a word accepted in cycle u -> the word valid on `o` in cycle u+1.

@@ -11,6 +11,12 @@ burst is never cut), the fetcher drains its outstanding reads, and `error`/`erro
 show the first error and the index of the instruction that raised it, as
 `sim.functional.MachineError` has them.
 
+Bus errors: the top level strobes `fetch_bus_error`, `load_bus_error` or `store_bus_error`
+when the AXI slave answers SLVERR or DECERR; the run then stops with BUS_ERROR like any other
+error (the bursts already on the bus are still completed by the DMA engines, so the
+interconnect is never left mid-transaction). The first error of a run wins; in one cycle the
+controller's own errors (token overflow, dispatch error, deadlock) come before a bus error.
+
 Deadlock: when the dispatcher cannot progress (it reached END, or its instruction's queue is
 full), no unit has an unfinished instruction, some queue is non-empty and every non-empty
 queue's head waits for a token, nothing can change any more: the run stops with DEADLOCK at
@@ -22,7 +28,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import AcceleratorConfig
-from ..isa import INSTR_BITS, ErrorCode, Queue
+from ..isa import INSTR_BITS, ErrorCode, Header, Opcode, Queue
 from .checker import CHECK_LATENCY, InstructionChecker
 from .dispatch import Dispatcher
 from .fetch import InstructionFetcher
@@ -60,6 +66,12 @@ class Controller(wiring.Component):
       load_done, compute_done, store_done (In 1): strobe, the oldest accepted and unfinished
         instruction of that unit finished; at most `in_flight` may be accepted and unfinished
         (a unit is offered nothing more meanwhile). A strobe with nothing accepted is ignored.
+      fetch_bus_error (In 1): strobe, the instruction word arriving on `fetch_words` this
+        cycle had a SLVERR/DECERR response (BUS_ERROR at that word's program index; ignored
+        for words prefetched after an END).
+      load_bus_error, store_bus_error (In 1): strobe, a data word of the oldest unfinished
+        LOAD / the completion of the oldest unfinished STORE had a SLVERR/DECERR response
+        (BUS_ERROR at that instruction's index).
       compute_waits_load, compute_waits_store, any_waits (Out 1): this cycle, the compute
         queue's head waits for a token from the load queue / from the store queue, and some
         queue's head waits for a token (the CSR's stall counters count these).
@@ -101,6 +113,7 @@ class Controller(wiring.Component):
             "compute": Out(stream.Signature(INSTR_BITS)),
             "store": Out(stream.Signature(INSTR_BITS)),
             "load_done": In(1), "compute_done": In(1), "store_done": In(1),
+            "fetch_bus_error": In(1), "load_bus_error": In(1), "store_bus_error": In(1),
             "compute_waits_load": Out(1), "compute_waits_store": Out(1), "any_waits": Out(1),
             "cycles": Out(counter_bits), "wait_load": Out(counter_bits),
             "wait_compute": Out(counter_bits), "wait_store": Out(counter_bits),
@@ -163,8 +176,19 @@ class Controller(wiring.Component):
             m.d.comb += tokens.push[link.value].eq(getattr(queues[q], f"push_{side}"))
             pusher[link] = q
 
+        # Program index of the next word on `fetch_words`: no word of an earlier run can
+        # still arrive, since a run only ends once the fetcher has no read outstanding. Words
+        # prefetched after END are not part of the program, so their errors do not count.
+        fetched = Signal(INDEX_BITS)
+        past_end = Signal()
+        with m.If(self.fetch_words.valid):
+            m.d.sync += fetched.eq(fetched + 1)
+            header = Header(self.fetch_words.payload[:Header.as_shape().size])
+            with m.If(header.opcode == Opcode.END):
+                m.d.sync += past_end.eq(1)
+
         # ---- errors, in priority order: a token overflow (the oldest instruction: it has
-        # already been dispatched), a dispatch error, a deadlock ----------------------------
+        # already been dispatched), a dispatch error, a deadlock, a bus error ---------------
         all_idle = Signal()
         any_queued = Signal()
         all_stuck = Signal()
@@ -193,6 +217,11 @@ class Controller(wiring.Component):
                 m.d.comb += [raised.eq(1), code.eq(dispatcher.code), index.eq(dispatcher.pc)]
             with m.Elif(deadlock):
                 m.d.comb += [raised.eq(1), code.eq(ErrorCode.DEADLOCK), index.eq(dispatcher.pc)]
+            for strobe, at in ((self.fetch_bus_error & ~past_end, fetched),
+                               (self.load_bus_error, queues[Queue.LOAD].done_index),
+                               (self.store_bus_error, queues[Queue.STORE].done_index)):
+                with m.Elif(strobe):
+                    m.d.comb += [raised.eq(1), code.eq(ErrorCode.BUS_ERROR), index.eq(at)]
         with m.If(raised):
             m.d.sync += [failed.eq(1), self.error.eq(code), self.error_index.eq(index)]
 
@@ -216,7 +245,7 @@ class Controller(wiring.Component):
                     m.d.sync += wait.eq(wait + 1)
         with m.If(begin):
             m.d.sync += [self.busy.eq(1), self.done.eq(0), failed.eq(0),
-                         self.error.eq(ErrorCode.NONE), self.error_index.eq(0),
-                         self.cycles.eq(0), self.wait_load.eq(0), self.wait_compute.eq(0),
-                         self.wait_store.eq(0)]
+                         self.error.eq(ErrorCode.NONE), self.error_index.eq(0), fetched.eq(0),
+                         past_end.eq(0), self.cycles.eq(0), self.wait_load.eq(0),
+                         self.wait_compute.eq(0), self.wait_store.eq(0)]
         return m
