@@ -105,8 +105,13 @@ class InstructionChecker(wiring.Component):
         mul1, mul2, mul3, mul4 = (Signal(32, name="mul1"), Signal(48, name="mul2"),
                                   Signal(48, name="mul3"), Signal(8, name="mul4"))
         s1_limit = Signal(17)
+        # The valid flags move at every advance; a stage's data registers load only when it
+        # takes a word (the checker is idle between fetches: computing its products every
+        # cycle had been ~3% of the Verilated model's time, docs/performance.md).
         with m.If(advance):
-            m.d.sync += [s1_valid.eq(self.i.valid), s1.eq(self.i.payload), s1_flags.eq(flags0),
+            m.d.sync += s1_valid.eq(self.i.valid)
+        with m.If(advance & self.i.valid):
+            m.d.sync += [s1.eq(self.i.payload), s1_flags.eq(flags0),
                          mul4.eq(cv.kernel * cv.kernel)]
             with m.If(is_ls):
                 m.d.sync += [
@@ -143,7 +148,9 @@ class InstructionChecker(wiring.Component):
         with m.If(op1 == Opcode.CONV):
             m.d.comb += flags1.field.eq(s1_flags.field | (mul3 > c.line_buffer_words))
         with m.If(advance):
-            m.d.sync += [s2_valid.eq(s1_valid), s2.eq(s1), s2_flags.eq(flags1),
+            m.d.sync += s2_valid.eq(s1_valid)
+        with m.If(advance & s1_valid):
+            m.d.sync += [s2.eq(s1), s2_flags.eq(flags1),
                          s2_pixels.eq(mul2), s2_limit.eq(s1_limit),
                          dram_end.eq(ls1.dram_addr + mul2 + mul3 + size_bytes)]
             with m.Switch(op1):

@@ -31,12 +31,31 @@
 #include <vector>
 
 #include "Vtop.h"
+#include "Vtop___024root.h"
 #include "verilated.h"
 #if VM_TRACE
 #include "verilated_fst_c.h"
 #endif
 
 namespace {
+
+// Lets the model's next eval() see a rising edge of `clk` without an eval() at clk = 0.
+// Verilator detects the edge by comparing `clk` with the value it saw at the previous eval();
+// the clk = 0 eval only recomputes the input-combinational logic, which the rising-edge eval
+// recomputes anyway, and the outputs the harness samples between the two evals do not depend
+// on the inputs combinationally (Verilator computes no output port in that region; the
+// Verilator == Amaranth cycle-for-cycle tests would catch it if one did). Skipping it made
+// the default model ~5% faster. Returns false (the caller then evaluates at clk = 0) if this
+// Verilator names its edge detector differently.
+template <class Root>
+bool clock_low_without_eval(Root* root) {
+    if constexpr (requires { root->__Vtrigprevexpr___TOP__clk__0 = 0; }) {
+        root->__Vtrigprevexpr___TOP__clk__0 = 0;
+        return true;
+    } else {
+        return false;
+    }
+}
 
 // ---- moving bytes in and out of Verilator's port types ------------------------------------
 template <typename T>
@@ -207,6 +226,8 @@ class Harness {
         // Four reset cycles. The model's `rst` port is registered (sim/verilator/build.py), so
         // the design sees it one cycle late: rst high for three ticks, then one more tick.
         top_->rst = 1;
+        top_->clk = 0;
+        top_->eval();   // initial values settled, clk seen low
         for (int i = 0; i < 3; ++i) tick();
         top_->rst = 0;
         tick();
@@ -237,8 +258,10 @@ class Harness {
         top_->m_axi_bid = d.bid;
         top_->m_axi_bresp = d.bresp;
         top_->clk = 0;
-        top_->eval();
-        dump();
+        if (tracing() || !clock_low_without_eval(top_->rootp)) {
+            top_->eval();
+            dump();
+        }
         Dram::Master m;
         m.arvalid = top_->m_axi_arvalid;
         m.arid = top_->m_axi_arid;
@@ -349,6 +372,14 @@ class Harness {
         top_->s_axil_bready = 0;
         top_->s_axil_arvalid = 0;
         top_->s_axil_rready = 0;
+    }
+
+    bool tracing() const {
+#if VM_TRACE
+        return trace_ != nullptr;
+#else
+        return false;
+#endif
     }
 
     void dump() {
