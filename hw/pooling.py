@@ -152,9 +152,10 @@ class PoolingUnit(wiring.Component):
             acc = Signal(sum_shape, name=f"acc{lane}")
             r = Signal(sum_shape, name=f"s2_r{lane}")
             base = Mux(first, Mux(s1_max, -128, 0), acc)
-            new = Signal(sum_shape, name=f"new{lane}")
-            m.d.comb += new.eq(Mux(s1_max, Mux(value > base[:8].as_signed(), value, base),
-                                   base + value))
+            # The next value as an expression, not a signal: each register's update then
+            # computes it only when it loads (Verilator evaluates a named combinational
+            # signal every cycle); synthesis merges the two copies.
+            new = Mux(s1_max, Mux(value > base[:8].as_signed(), value, base), base + value)
             with m.If(advance & valid[0]):
                 with m.If(s1_last):
                     m.d.sync += r.eq(new)
