@@ -6,7 +6,8 @@ ADD instruction of sim/functional.py.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Shape, Signal, signed, unsigned
+from amaranth.hdl import (Cat, ClockSignal, Instance, Module, Shape, Signal, Value, signed,
+                          unsigned)
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
@@ -14,12 +15,14 @@ from .activation import ActivationUnit, lut_write_layout
 from .config import AcceleratorConfig
 from .isa import Activation, AddLayout
 from .pass_flow import PassFlow
+from .systolic.ecp5_dsp import is_ecp5
 
 __all__ = ["EltwiseAdd", "eltwise_params_layout"]
 
 _ADD_FIELDS = data.Layout.cast(AddLayout)
 # a * mult_a is int8 x int16 = 24 bits, the sum of two 25, q = (2x) >> shift 26.
-_SUM_BITS = 8 + 16 + 1
+_PRODUCT_BITS = 8 + 16
+_SUM_BITS = _PRODUCT_BITS + 1
 _Q_BITS = _SUM_BITS + 1
 
 
@@ -51,18 +54,22 @@ class EltwiseAdd(wiring.Component):
         No command pending, no element in flight, every result taken (a table write in
         progress shows as `lut.ready` low instead).
 
-    Latency 8 cycles from an accepted `i` to its `o.valid` (`LATENCY`): products, sum,
-    rounding shift, the four ActivationUnit stages, output FIFO. Throughput one word per clock,
-    also across command boundaries; `i.ready` never depends on `o.ready` (hw/pass_flow.py).
+    Latency 9 cycles from an accepted `i` to its `o.valid` (`LATENCY`): operand registers,
+    products, sum, rounding shift, the four ActivationUnit stages, output FIFO. Throughput one
+    word per clock, also across command boundaries; `i.ready` never depends on `o.ready` (hw/pass_flow.py).
     """
 
-    # Stages (10 ns at 100 MHz on ECP5): 1 two int8 x int16 products (one MULT18X18D each;
-    # registered products took the 8x8 core from 85 to 113 MHz); 2 their 25-bit sum (~13 CCU2C);
-    # 3 (2x) >> shift, a 26-bit barrel shifter of 6 mux levels; 4-7 ActivationUnit.
+    # Stages (10 ns at 100 MHz on ECP5): 1 operand registers; 2 two int8 x int16 products (one
+    # MULT18X18D each; registered products took the 8x8 core from 85 to 113 MHz); 3 their
+    # 25-bit sum (~13 CCU2C); 4 (2x) >> shift, a 26-bit barrel shifter of 6 mux levels;
+    # 5-8 ActivationUnit. Stages 1-2 are the DSP's own input and output registers when
+    # elaborated for an ECP5 platform (`_ecp5_product`): on the ULX3S board the operands came
+    # from the input buffer's block RAM through the compute unit's muxes straight into the
+    # multiplier (22.5 ns, issue 8).
     # Measured on the default 16 lanes (yowasp synth_ecp5 + nextpnr-ecp5 --85k, out of
     # context): 106 MHz after place and route, 32 MULT18X18D, 16 DP16KD, ~4.0k LUT4, ~2.6k FF;
     # the critical path is mult_a fanning out to the 16 lanes' multipliers (3.9 ns routing).
-    DATAPATH_LATENCY = 3 + ActivationUnit.LATENCY
+    DATAPATH_LATENCY = 4 + ActivationUnit.LATENCY
     LATENCY = DATAPATH_LATENCY + 1
 
     def __init__(self, *, config: AcceleratorConfig) -> None:
@@ -98,28 +105,75 @@ class EltwiseAdd(wiring.Component):
         m.d.comb += [flow.hold.eq(~act.lut.ready), self.idle.eq(flow.idle)]
 
         pair, params = flow.dp_i.payload.data, flow.dp_i.payload.params
-        shift1, shift2 = (Signal(6, name=f"shift{s}") for s in (1, 2))
+        ecp5 = is_ecp5(platform)
+        if not ecp5:
+            # Generic operand registers (stage 1); the products below are stage 2.
+            mult_a = Signal(signed(16), reset_less=True)
+            mult_b = Signal(signed(16), reset_less=True)
+            m.d.sync += [mult_a.eq(params.mult_a), mult_b.eq(params.mult_b)]
+        shifts = [Signal(6, name=f"shift{s}") for s in (1, 2, 3)]
         qs = []
         for k in range(lanes):
             a = pair[8 * k:8 * k + 8].as_signed()
             b = pair[8 * (lanes + k):8 * (lanes + k) + 8].as_signed()
-            scaled_a = Signal(signed(24), name=f"scaled_a{k}")
-            scaled_b = Signal(signed(24), name=f"scaled_b{k}")
-            m.d.sync += [scaled_a.eq(a * params.mult_a), scaled_b.eq(b * params.mult_b)]
+            if ecp5:
+                scaled_a = _ecp5_product(m, a, params.mult_a)
+                scaled_b = _ecp5_product(m, b, params.mult_b)
+            else:
+                op_a = Signal(signed(8), name=f"op_a{k}", reset_less=True)
+                op_b = Signal(signed(8), name=f"op_b{k}", reset_less=True)
+                m.d.sync += [op_a.eq(a), op_b.eq(b)]
+                scaled_a = Signal(signed(_PRODUCT_BITS), name=f"scaled_a{k}", reset_less=True)
+                scaled_b = Signal(signed(_PRODUCT_BITS), name=f"scaled_b{k}", reset_less=True)
+                m.d.sync += [scaled_a.eq(op_a * mult_a), scaled_b.eq(op_b * mult_b)]
 
             total = Signal(signed(_SUM_BITS), name=f"sum{k}")
             m.d.sync += total.eq(scaled_a + scaled_b)
 
             q = Signal(signed(_Q_BITS), name=f"q{k}")
-            m.d.sync += q.eq((total << 1) >> shift2)
+            m.d.sync += q.eq((total << 1) >> shifts[2])
             qs.append(q)
 
-        kinds = [Signal(Activation, name=f"kind{s}") for s in (1, 2, 3)]
-        valids = [Signal(name=f"valid{s}") for s in (1, 2, 3)]
-        m.d.sync += [shift1.eq(params.shift), shift2.eq(shift1),
-                     kinds[0].eq(params.activation), valids[0].eq(flow.dp_i.valid)]
+        kinds = [Signal(Activation, name=f"kind{s}") for s in (1, 2, 3, 4)]
+        valids = [Signal(name=f"valid{s}") for s in (1, 2, 3, 4)]
+        m.d.sync += [shifts[0].eq(params.shift), kinds[0].eq(params.activation),
+                     valids[0].eq(flow.dp_i.valid)]
         for s in range(1, 3):
+            m.d.sync += shifts[s].eq(shifts[s - 1])
+        for s in range(1, 4):
             m.d.sync += [kinds[s].eq(kinds[s - 1]), valids[s].eq(valids[s - 1])]
-        m.d.comb += [act.i.payload.q.eq(Cat(*qs)), act.i.payload.activation.eq(kinds[2]),
-                     act.i.valid.eq(valids[2])]
+        m.d.comb += [act.i.payload.q.eq(Cat(*qs)), act.i.payload.activation.eq(kinds[3]),
+                     act.i.valid.eq(valids[3])]
         return m
+
+
+def _ecp5_product(m: Module, a: Value, b: Value) -> Value:
+    """The signed(24) product of `a` (signed 8) and `b` (signed 16) sampled two edges earlier,
+    in one ECP5 MULT18X18D using its own A/B input registers and output register (CLK0,
+    always enabled): the same timing as the generic operand and product registers, with the
+    operand registers inside the DSP block (Yosys 0.70 leaves registers around a multiplier
+    in the fabric, hw/systolic/ecp5_dsp.py). Amaranth cannot simulate the primitive; the
+    simulators elaborate with no platform and check the generic registers."""
+    p = Signal(36)
+    ports = {}
+    for i in range(18):
+        # Sign-extend both operands to the DSP's 18-bit signed inputs.
+        ports[f"i_A{i}"] = a[min(i, len(a) - 1)]
+        ports[f"i_B{i}"] = b[min(i, len(b) - 1)]
+        ports[f"i_C{i}"] = 0
+    for i in range(36):
+        ports[f"o_P{i}"] = p[i]
+    m.submodules += Instance(
+        "MULT18X18D",
+        p_REG_INPUTA_CLK="CLK0", p_REG_INPUTA_CE="CE0", p_REG_INPUTA_RST="RST0",
+        p_REG_INPUTB_CLK="CLK0", p_REG_INPUTB_CE="CE0", p_REG_INPUTB_RST="RST0",
+        p_REG_INPUTC_CLK="NONE", p_REG_PIPELINE_CLK="NONE",
+        p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0",
+        p_CLK0_DIV="ENABLED", p_GSR="DISABLED", p_RESETMODE="SYNC",
+        p_MULT_BYPASS="DISABLED", p_SOURCEB_MODE="B_SHIFT", p_CAS_MATCH_REG="FALSE",
+        i_SIGNEDA=1, i_SIGNEDB=1, i_SOURCEA=0, i_SOURCEB=0,
+        i_CLK0=ClockSignal("sync"), i_CLK1=0, i_CLK2=0, i_CLK3=0,
+        i_CE0=1, i_CE1=0, i_CE2=0, i_CE3=0,
+        i_RST0=0, i_RST1=0, i_RST2=0, i_RST3=0,
+        **ports)
+    return p[:_PRODUCT_BITS].as_signed()

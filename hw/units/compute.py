@@ -31,7 +31,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out, connect, flipped
 
 from hw.activation import lut_write_layout
-from hw.buffers.reader import BufferReader
+from hw.buffers.reader import BufferReader, RegisteredBufferReader
 from hw.compute.accumulator import Accumulator, acc_word_layout
 from hw.compute.buffer_writer import BufferWriter
 from hw.compute.linear_addresses import LinearAddressGenerator
@@ -66,6 +66,9 @@ def _view(layout, word):
 
 
 class ComputeUnit(wiring.Component):
+    # The IBUF reader; the cycle model (sim/perf/compute.py) reads its LATENCY.
+    IBUF_READER = RegisteredBufferReader
+
     def __init__(self, *, config: AcceleratorConfig) -> None:
         if not isinstance(config, AcceleratorConfig):
             raise TypeError(f"config must be an AcceleratorConfig, not {config!r}")
@@ -100,7 +103,9 @@ class ComputeUnit(wiring.Component):
         # ---- blocks ---------------------------------------------------------------------
         m.submodules.core = core = self.core
         m.submodules.tiles = tiles = TileAddressGenerator()
-        m.submodules.ibuf_reader = ibuf_reader = BufferReader(
+        # The IBUF words go to the line-buffer write mux, the pooling adders and the
+        # element-wise multipliers: registered after the block RAM (RegisteredBufferReader).
+        m.submodules.ibuf_reader = ibuf_reader = self.IBUF_READER(
             addr_width=address_bits(c.ibuf_words), shape=lanes_bits, tag_shape=2)
         m.submodules.window = window = WindowGenerator(config=c)
         m.submodules.wload = wload = LinearAddressGenerator(tag_shape=1)

@@ -9,7 +9,8 @@ block takes it; the next instruction is accepted the cycle after the last one is
 When blocks take a command:
   tile address generator  one cycle after the previous tile's last address; first address
                           2 cycles later, then one per cycle (IBUF word on the reader's
-                          output one cycle after its address)
+                          output R = ComputeUnit.IBUF_READER.LATENCY = 2 cycles after its
+                          address; stalled, the reader holds R words and takes no address)
   window generator        the previous pass's input is in and its output side has loaded it
                           (the output side loads a pass in the cycle after the previous
                           pass's last chunk issue), and WindowGenerator.CMD_SETUP cycles after
@@ -20,7 +21,7 @@ When blocks take a command:
   writer                  the cycle of the previous command's last write
   pooling unit            the cycle after the previous plane's end tap
 
-CONV: IBUF word k enters the window generator at max(tile cmd + 3, window cmd + 1) + k.
+CONV: IBUF word k enters the window generator at max(tile cmd + 2 + R, window cmd + 1) + k.
 Output row oy issues its out_w * chunk_count chunks one per cycle from the later of the
 previous row's end and the cycle after the last word of input row min(oy*S - pad_top + K,
 in_h) - 1 (the first row: load + 2 + chunk_start // (K*groups)). Chunks are accepted by the
@@ -37,7 +38,7 @@ per cycle (window passes as for CONV with groups 1 and K*K chunks; global: in_h*
 straight from the reader; a window pass's taps reach it WindowGenerator.LATENCY cycles
 after their issue) and its result is written PoolingUnit.LATENCY cycles after the end tap;
 done 2 cycles after the last write. ADD: operand pairs b_k enter the element-wise unit at
-sent + 3 + 2k; the result is written EltwiseAdd.LATENCY cycles later; done 2 cycles after.
+sent + 2 + R + 2k; the result is written EltwiseAdd.LATENCY cycles later; done 2 cycles after.
 
 LUT writes: while a LUT load's words go into the activation tables (word_bytes cycles after
 each word), post-processing and the element-wise unit admit nothing. ADD pairs then wait
@@ -57,6 +58,7 @@ from hw.eltwise import EltwiseAdd
 from hw.isa import Opcode, PoolKind
 from hw.pooling import PoolingUnit
 from hw.postprocess import PostProcess
+from hw.units.compute import ComputeUnit
 from hw.window.generator import WindowGenerator
 from hw.window.line_buffer import default_row_slots
 
@@ -80,6 +82,7 @@ class ComputeModel:
         self.window_latency = WindowGenerator.LATENCY   # chunk issue -> taken downstream
         self.window_setup = WindowGenerator.CMD_SETUP   # cmd offered -> earliest acceptance
         self.pool_latency = PoolingUnit.LATENCY         # end tap -> written
+        self.read_latency = ComputeUnit.IBUF_READER.LATENCY   # IBUF address -> word
         self.ready = 0               # next IDLE acceptance
         self.mode = None
         self.tiles_free = 0
@@ -177,7 +180,7 @@ class ComputeModel:
         kernel, stride, pad = p["kernel"], p["stride"], p["pad_top"]
         in_h, row_words = p["in_h"], p["in_w"] * p["groups"]
         slots = self.slots
-        in_start = max(tile_cmd + 3, window_cmd + 1)
+        in_start = max(tile_cmd + 2 + self.read_latency, window_cmd + 1)
         load = max(window_cmd, self.window_out_free)
         prev_phases, prev_h = self.prev_pass
         phases: list[tuple[int, int]] = []      # (first cycle on row oy, top(oy)) this pass
@@ -217,7 +220,7 @@ class ComputeModel:
         input_rows(in_h - 1)
         phases.pop()
         last_in = row_end[-1]
-        self.tiles_free = last_in
+        self.tiles_free = last_in + 1 - self.read_latency   # last address taken + 1
         self.window_out_free = last_issue + 1
         self.window_free = max(last_in + 1, load + 1)
         self.prev_pass = (phases, in_h)
@@ -303,9 +306,9 @@ class ComputeModel:
             for _ in range(x.groups):
                 tiles = max(pt, self.tiles_free)
                 pool = max(pt, self.pool_free)
-                first_in = max(tiles + 3, pool + 1)
+                first_in = max(tiles + 2 + self.read_latency, pool + 1)
                 end_tap = first_in + words - 1
-                self.tiles_free = end_tap
+                self.tiles_free = end_tap + 1 - self.read_latency
                 self.pool_free = end_tap + 1
                 last_out = end_tap + self.pool_latency
                 pt = max(tiles, pool) + 1
@@ -329,17 +332,20 @@ class ComputeModel:
     def _add(self, x, a: int) -> int:
         t = a + 1
         sent = max(t, self.writer_free)
+        # addresses a_0, b_0, a_1, ... one per cycle from sent + 1; IDLE after the last
         self.ready = sent + 2 + 2 * x.count - 1
-        first_pair = sent + 2
+        first_pair = sent + 1 + self.read_latency
         last_b = first_pair + 2 * x.count - 1
         if self.holds and self.holds[-1][1] >= sent:
             # pair k enters the element-wise unit two cycles after pair k-1, outside holds
             b = prev = NEVER
             for k in range(x.count):
                 prev = b
-                b = self._free(sent + 3 if k == 0 else b + 2)
+                b = self._free(sent + 2 + self.read_latency if k == 0 else b + 2)
             last_b = b
-            self.ready = (prev + 2) if x.count > 1 else sent + 3
+            # The reader takes the last b address when the word read_latency places before
+            # it leaves: a_(n-1) at prev + 1 (latency 1), b_(n-2) at prev (latency 2).
+            self.ready = (prev + 3 - self.read_latency) if x.count > 1 else sent + 3
         last_out = last_b + self.add_latency
         self.writer_free = last_out
         return last_out + 2

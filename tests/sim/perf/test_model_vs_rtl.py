@@ -7,14 +7,14 @@ import pytest
 from bench.conv_layers import random_inputs
 from compiler.compile import compile_qgraph
 from hw.config import preset
-from hw.isa import Activation, Opcode
+from hw.isa import Activation, Add, Buffer, Load, Opcode
 from sim.dram_model import DramTiming
 from sim.perf import predict
 from sim.perf.compare import rtl_done_cycles
 from sim.program_run import run_program
 from tests.compiler.codegen_util import GraphBuilder
 
-from .programs import dma_program, random_layer, random_network, stem_conv
+from .programs import dma_program, random_layer, random_network, raw_program, stem_conv
 
 TINY = preset("tiny")
 TIMINGS = {"default": DramTiming(), "slow": DramTiming(latency=30, bytes_per_cycle=1),
@@ -96,3 +96,20 @@ def test_pointwise_subsampling_and_output_block_groups(shape, timing):
         assert len({i.acc_addr for i in convs}) > 1 and \
             max(i.acc_addr + i.out_h * i.out_w for i in convs) <= config.acc_words
     assert_model_equals_rtl(program, random_inputs(graph), timing=TIMINGS[timing])
+
+
+@pytest.mark.parametrize("before,count", [(0, 5), (10, 40)])
+def test_adds_while_a_table_loads(before, count):
+    """A LUT load lands while ADDs of several pairs stream: the element-wise unit holds pairs
+    mid-ADD, and the IBUF reader's two stages hold their words (sim/perf/compute.py `_add`).
+    `before` IBUF words loaded first shift the table load against the ADDs."""
+    def add(activation):
+        return Add(activation=activation, a_addr=0, b_addr=100, count=count, obuf_addr=0,
+                   mult_a=3, mult_b=5, shift=2)
+    instructions = [Load(buffer=Buffer.IBUF, buf_addr=0, size0=before, count1=1, count2=1)
+                    ] if before else []
+    instructions += [add(Activation.LUT),
+                     Load(buffer=Buffer.LUT, dram_addr=16384, size0=TINY.lut_words, count1=1,
+                          count2=1),
+                     add(Activation.NONE)]
+    assert_model_equals_rtl(raw_program(TINY, instructions), {}, timing=TIMINGS["fast"])
