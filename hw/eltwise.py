@@ -6,8 +6,7 @@ ADD instruction of sim/functional.py.
 
 from __future__ import annotations
 
-from amaranth.hdl import (Cat, ClockSignal, Instance, Module, Shape, Signal, Value, signed,
-                          unsigned)
+from amaranth.hdl import Cat, Module, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
@@ -15,7 +14,7 @@ from .activation import ActivationUnit, lut_write_layout
 from .config import AcceleratorConfig
 from .isa import Activation, AddLayout
 from .pass_flow import PassFlow
-from .systolic.ecp5_dsp import is_ecp5
+from .systolic.ecp5_dsp import is_ecp5, registered_product
 
 __all__ = ["EltwiseAdd", "eltwise_params_layout"]
 
@@ -148,32 +147,10 @@ class EltwiseAdd(wiring.Component):
 
 
 def _ecp5_product(m: Module, a: Value, b: Value) -> Value:
-    """The signed(24) product of `a` (signed 8) and `b` (signed 16) sampled two edges earlier,
-    in one ECP5 MULT18X18D using its own A/B input registers and output register (CLK0,
-    always enabled): the same timing as the generic operand and product registers, with the
+    """The signed product of `a` (signed 8) and `b` (signed 16) sampled two edges earlier,
+    in one ECP5 MULT18X18D using its own A/B input registers and output register (always
+    enabled): the same timing as the generic operand and product registers, with the
     operand registers inside the DSP block (Yosys 0.70 leaves registers around a multiplier
     in the fabric, hw/systolic/ecp5_dsp.py). Amaranth cannot simulate the primitive; the
     simulators elaborate with no platform and check the generic registers."""
-    p = Signal(36)
-    ports = {}
-    for i in range(18):
-        # Sign-extend both operands to the DSP's 18-bit signed inputs.
-        ports[f"i_A{i}"] = a[min(i, len(a) - 1)]
-        ports[f"i_B{i}"] = b[min(i, len(b) - 1)]
-        ports[f"i_C{i}"] = 0
-    for i in range(36):
-        ports[f"o_P{i}"] = p[i]
-    m.submodules += Instance(
-        "MULT18X18D",
-        p_REG_INPUTA_CLK="CLK0", p_REG_INPUTA_CE="CE0", p_REG_INPUTA_RST="RST0",
-        p_REG_INPUTB_CLK="CLK0", p_REG_INPUTB_CE="CE0", p_REG_INPUTB_RST="RST0",
-        p_REG_INPUTC_CLK="NONE", p_REG_PIPELINE_CLK="NONE",
-        p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0",
-        p_CLK0_DIV="ENABLED", p_GSR="DISABLED", p_RESETMODE="SYNC",
-        p_MULT_BYPASS="DISABLED", p_SOURCEB_MODE="B_SHIFT", p_CAS_MATCH_REG="FALSE",
-        i_SIGNEDA=1, i_SIGNEDB=1, i_SOURCEA=0, i_SOURCEB=0,
-        i_CLK0=ClockSignal("sync"), i_CLK1=0, i_CLK2=0, i_CLK3=0,
-        i_CE0=1, i_CE1=0, i_CE2=0, i_CE3=0,
-        i_RST0=0, i_RST1=0, i_RST2=0, i_RST3=0,
-        **ports)
-    return p[:_PRODUCT_BITS].as_signed()
+    return registered_product(m, en=1, a=a, b=b, width=_PRODUCT_BITS)

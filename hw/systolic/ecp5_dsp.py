@@ -25,10 +25,16 @@ def is_ecp5(platform) -> bool:
     return getattr(platform, "family", None) == "ecp5"
 
 
-def registered_product(m, *, en, a, b):
-    product = Signal(signed(16))
+def registered_product(m, *, en, a, b, width: int = 16):
+    """The signed(`width`) product of signed `a` and `b` (at most 18 bits each) with the
+    timing above; `en` is the DSP's clock enable (1: always enabled)."""
+    if not 1 <= width <= 36:
+        raise ValueError(f"width must be 1..36 bits of the 36-bit product, not {width!r}")
+    product = Signal(signed(width))
     p = Signal(36)
     a18, b18 = a.as_signed(), b.as_signed()
+    if len(a18) > 18 or len(b18) > 18:
+        raise ValueError(f"operands must be at most 18 bits, not {len(a18)} and {len(b18)}")
     ports = {}
     for i in range(18):
         # Sign-extend the int8 operands to the DSP's 18-bit signed inputs.
@@ -50,5 +56,5 @@ def registered_product(m, *, en, a, b):
         i_CE0=en, i_CE1=0, i_CE2=0, i_CE3=0,
         i_RST0=0, i_RST1=0, i_RST2=0, i_RST3=0,
         **ports)
-    m.d.comb += product.eq(p[:16])
+    m.d.comb += product.eq(p[:width])
     return product

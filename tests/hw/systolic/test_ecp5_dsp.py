@@ -5,11 +5,13 @@ registers the simulators check (tests/hw/systolic/test_pe.py)."""
 
 import re
 
+import pytest
 from amaranth.back import rtlil
+from amaranth.hdl import Module, Signal, signed
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-from hw.systolic.ecp5_dsp import is_ecp5
+from hw.systolic.ecp5_dsp import is_ecp5, registered_product
 from hw.systolic.pe import ProcessingElement
 
 
@@ -31,3 +33,14 @@ def test_other_platforms_keep_the_generic_multiplier():
     assert not is_ecp5(None) and not is_ecp5(ICEBreakerPlatform())
     assert "MULT18X18D" not in _pe_rtlil(None)
     assert "MULT18X18D" not in _pe_rtlil(ICEBreakerPlatform())
+
+
+def test_registered_product_checks_its_widths():
+    m = Module()
+    with pytest.raises(ValueError, match="width must be 1..36"):
+        registered_product(m, en=1, a=Signal(signed(8)), b=Signal(signed(8)), width=40)
+    with pytest.raises(ValueError, match="at most 18 bits, not 20 and 8"):
+        registered_product(m, en=1, a=Signal(signed(20)), b=Signal(signed(8)))
+    product = registered_product(m, en=1, a=Signal(signed(8)), b=Signal(signed(16)), width=24)
+    assert product.shape() == signed(24)
+    rtlil.convert(m, ports=[product])      # the instance elaborates
