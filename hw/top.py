@@ -95,12 +95,10 @@ class Top(wiring.Component):
         # read words tell fetch from LOAD by their tag, write errors come with the STORE's
         # completion. Both DMA engines still take every beat and B response of the bursts
         # they have issued, so the bus is left idle when the run ends.
-        read_word = rdma.o.valid & rdma.o.ready
+        read_error = rdma.o.valid & rdma.o.ready & (rdma.o.payload.resp != AXIResp.OKAY)
         m.d.comb += [
-            ctrl.fetch_bus_error.eq(read_word & (rdma.o.payload.resp != AXIResp.OKAY)
-                                    & (rdma.o.payload.tag == FETCH_TAG)),
-            ctrl.load_bus_error.eq(read_word & (rdma.o.payload.resp != AXIResp.OKAY)
-                                   & (rdma.o.payload.tag != FETCH_TAG)),
+            ctrl.fetch_bus_error.eq(read_error & (rdma.o.payload.tag == FETCH_TAG)),
+            ctrl.load_bus_error.eq(read_error & (rdma.o.payload.tag != FETCH_TAG)),
             ctrl.store_bus_error.eq(wdma.done.valid & wdma.done.ready
                                     & (wdma.done.payload.resp != AXIResp.OKAY)),
         ]

@@ -49,16 +49,21 @@ class BufferReader(wiring.Component):
     def _has_tag(self) -> bool:
         return bool(Shape.cast(self.tag_shape).width)
 
-    def elaborate(self, platform) -> Module:
-        m = Module()
-        pending = self.o.valid  # a word is in the port's output register
-        advance = ~pending | self.o.ready
+    def _read_port(self, m: Module):
+        """Drive the read port and `a.ready`; returns `advance` (output empty or taken: every
+        stage moves, else the port's data register holds)."""
+        advance = ~self.o.valid | self.o.ready
         m.d.comb += [
             self.rd.en.eq(advance),
             self.rd.addr.eq(self.a.payload.addr),
             self.a.ready.eq(advance),
-            self.o.payload.data.eq(self.rd.data),
         ]
+        return advance
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        advance = self._read_port(m)
+        m.d.comb += self.o.payload.data.eq(self.rd.data)
         if self._has_tag:
             with m.If(advance):
                 m.d.sync += self.o.payload.tag.eq(self.a.payload.tag)
@@ -85,15 +90,10 @@ class RegisteredBufferReader(BufferReader):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        advance = ~self.o.valid | self.o.ready
+        advance = self._read_port(m)
         read_valid = Signal()   # a word is in the port's data register
         out_data = Signal(self.shape, reset_less=True)
-        m.d.comb += [
-            self.rd.en.eq(advance),
-            self.rd.addr.eq(self.a.payload.addr),
-            self.a.ready.eq(advance),
-            self.o.payload.data.eq(out_data),
-        ]
+        m.d.comb += self.o.payload.data.eq(out_data)
         with m.If(advance):
             m.d.sync += [read_valid.eq(self.a.valid), self.o.valid.eq(read_valid),
                          out_data.eq(self.rd.data)]

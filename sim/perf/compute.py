@@ -83,6 +83,8 @@ class ComputeModel:
         self.window_setup = WindowGenerator.CMD_SETUP   # cmd offered -> earliest acceptance
         self.pool_latency = PoolingUnit.LATENCY         # end tap -> written
         self.read_latency = ComputeUnit.IBUF_READER.LATENCY   # IBUF address -> word
+        # a tile / ADD command taken at cycle t -> its first IBUF word out of the reader
+        self.first_word = 2 + self.read_latency
         self.ready = 0               # next IDLE acceptance
         self.mode = None
         self.tiles_free = 0
@@ -180,7 +182,7 @@ class ComputeModel:
         kernel, stride, pad = p["kernel"], p["stride"], p["pad_top"]
         in_h, row_words = p["in_h"], p["in_w"] * p["groups"]
         slots = self.slots
-        in_start = max(tile_cmd + 2 + self.read_latency, window_cmd + 1)
+        in_start = max(tile_cmd + self.first_word, window_cmd + 1)
         load = max(window_cmd, self.window_out_free)
         prev_phases, prev_h = self.prev_pass
         phases: list[tuple[int, int]] = []      # (first cycle on row oy, top(oy)) this pass
@@ -306,7 +308,7 @@ class ComputeModel:
             for _ in range(x.groups):
                 tiles = max(pt, self.tiles_free)
                 pool = max(pt, self.pool_free)
-                first_in = max(tiles + 2 + self.read_latency, pool + 1)
+                first_in = max(tiles + self.first_word, pool + 1)
                 end_tap = first_in + words - 1
                 self.tiles_free = end_tap + 1 - self.read_latency
                 self.pool_free = end_tap + 1
@@ -341,7 +343,7 @@ class ComputeModel:
             b = prev = NEVER
             for k in range(x.count):
                 prev = b
-                b = self._free(sent + 2 + self.read_latency if k == 0 else b + 2)
+                b = self._free(sent + self.first_word if k == 0 else b + 2)
             last_b = b
             # The reader takes the last b address when the word read_latency places before
             # it leaves: a_(n-1) at prev + 1 (latency 1), b_(n-2) at prev (latency 2).
