@@ -15,7 +15,7 @@ word size `bus_bytes << beats_log2` a power of two of at most 512 bytes, so ever
 and 4 KiB page starts on a beat boundary and rows are whole words.
 """
 
-from amaranth.hdl import Module, Mux, Signal, Value
+from amaranth.hdl import Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -97,14 +97,20 @@ def first_error(acc: Value, resp: Value) -> Value:
 class BurstGenerator(wiring.Component):
     """Descriptor stream in, burst stream out.
 
-    Ports: `i` (In stream of `Descriptor`), `o` (Out stream of `Burst`; `valid` and `addr`
-    are registers, `len` is a few gates after registers), `busy` (Out: a descriptor is
-    accepted and not all its bursts have left `o`).
+    Ports: `i` (In stream of `Descriptor`), `o` (Out stream of `Burst`; the whole payload and
+    `valid` are registers), `busy` (Out: a descriptor is accepted and not all its bursts have
+    left `o`; a register).
 
     Latency: a descriptor accepted in cycle t gives its first burst on `o` in cycle t+1.
     Throughput: one burst per cycle; the next descriptor is accepted in the same cycle as the
-    previous one's last burst leaves, so back-to-back descriptors lose no cycle. `i.ready`
-    depends combinationally on `o.ready`.
+    previous one's last burst leaves, so back-to-back descriptors lose no cycle. `i.ready` is
+    two gates after `o.ready` and registers (`~active | o.ready & last`).
+
+    Timing: the current burst's length, whether it ends its row and whether it is the
+    descriptor's last are registers, computed when the burst's state is loaded (descriptor
+    accepted, or the previous burst left) from registers only. The distance to the next
+    4 KiB page and the next row's and plane's start addresses are registers too, so loading
+    a burst is one add or subtract, a compare and a mux deep.
     """
 
     def __init__(self, *, data_bits: int, max_burst_beats: int) -> None:
@@ -125,13 +131,32 @@ class BurstGenerator(wiring.Component):
         size_log2 = (self.data_bits // 8).bit_length() - 1
         page_beats = 4096 >> size_log2
         row_bits = 16 + MAX_BEATS_LOG2
+        max_beats = self.max_burst_beats
+
+        # Counts are kept alongside their value minus one, so that no path adds or subtracts
+        # twice in a row: the burst length (AXI len = beats - 1) and the distance to the next
+        # page (page_beats - 1 - page offset = the offset's complement) need no carry chain.
+        def plan(rem, rem_m1, page, page_m1, final_row) -> list:
+            """The burst starting `page` beats before a page boundary with `rem` beats left
+            in its row (`final_row`: the descriptor's last row), as register updates."""
+            big = page_m1 >= max_beats - 1
+            cap, cap_m1 = Mux(big, max_beats, page), Mux(big, max_beats - 1, page_m1)
+            ends = rem_m1 <= cap_m1
+            return [row_rem.eq(rem), row_rem_m1.eq(rem_m1), to_page.eq(page),
+                    to_page_m1.eq(page_m1), beats.eq(Mux(ends, rem, cap)),
+                    length.eq(Mux(ends, rem_m1, cap_m1)), row_end.eq(ends),
+                    last.eq(ends & final_row), last_row.eq(final_row)]
 
         active = Signal()
         addr = Signal(32)
         row_start = Signal(32)
         plane_start = Signal(32)
+        row_next = Signal(32)          # row_start + stride1
+        plane_next = Signal(32)        # plane_start + stride2
         row_rem = Signal(row_bits)     # beats left in the current row
+        row_rem_m1 = Signal(row_bits)
         row_beats = Signal(row_bits)
+        row_beats_m1 = Signal(row_bits)
         rows_left = Signal(16)         # rows left in the plane, this one included
         planes_left = Signal(16)
         count1 = Signal(16)
@@ -139,52 +164,83 @@ class BurstGenerator(wiring.Component):
         stride2 = Signal(32)
         beats_log2 = Signal(3)
         tag = Signal(4)
-
-        to_page = Signal(range(page_beats + 1))
-        m.d.comb += to_page.eq(page_beats - addr[size_log2:12])
-        cap = Signal(range(max(page_beats, self.max_burst_beats) + 1))
-        m.d.comb += cap.eq(Mux(to_page < self.max_burst_beats, to_page, self.max_burst_beats))
-        beats = Signal(range(self.max_burst_beats + 1))
-        m.d.comb += beats.eq(Mux(row_rem < cap, row_rem, cap))
-
+        # The current burst, registered with the state above.
+        to_page = Signal(range(page_beats + 1))   # beats from addr to the next page
+        to_page_m1 = Signal(range(page_beats))
+        beats = Signal(range(max_beats + 1))
+        length = Signal(8)
         row_end = Signal()
         last = Signal()
-        m.d.comb += [row_end.eq(row_rem == beats),
-                     last.eq(row_end & (rows_left == 1) & (planes_left == 1))]
+        last_row = Signal()       # rows_left == 1 and planes_left == 1
+        rows_last = Signal()           # rows_left == 1
 
         advance = Signal()
         m.d.comb += [
             self.o.valid.eq(active),
             self.o.payload.addr.eq(addr),
-            self.o.payload.len.eq(beats - 1),
+            self.o.payload.len.eq(length),
             self.o.payload.beats_log2.eq(beats_log2),
             self.o.payload.last.eq(last),
             self.o.payload.tag.eq(tag),
             advance.eq(active & self.o.ready),
-            self.i.ready.eq(~active | (advance & last)),
+            self.i.ready.eq(~active | (self.o.ready & last)),
             self.busy.eq(active),
         ]
 
+        def page_offset_m1(address: Value) -> Value:
+            """page_beats - 1 - (beats from the page start to `address`)."""
+            return (~address[size_log2:12]).as_unsigned()
+
+        # The next row's start is a register (`row_next` or `plane_next`), chosen by a
+        # register; the case below is chosen by registers and `o.ready` only.
+        new_row = Signal(32)
+        new_to_page_m1 = Signal.like(to_page_m1)
+        m.d.comb += [new_row.eq(Mux(rows_last, plane_next, row_next)),
+                     new_to_page_m1.eq(page_offset_m1(new_row))]
         with m.If(advance):
             with m.If(~row_end):
-                m.d.sync += [addr.eq(addr + (beats << size_log2)), row_rem.eq(row_rem - beats)]
-            with m.Elif(rows_left != 1):
-                m.d.sync += [addr.eq(row_start + stride1), row_start.eq(row_start + stride1),
-                             row_rem.eq(row_beats), rows_left.eq(rows_left - 1)]
-            with m.Elif(planes_left != 1):
-                m.d.sync += [addr.eq(plane_start + stride2), row_start.eq(plane_start + stride2),
-                             plane_start.eq(plane_start + stride2), row_rem.eq(row_beats),
-                             rows_left.eq(count1), planes_left.eq(planes_left - 1)]
+                page_end = to_page == beats
+                m.d.sync += [addr.eq(addr + (beats << size_log2)), *plan(
+                    row_rem - beats, row_rem_m1 - beats,
+                    Mux(page_end, page_beats, to_page - beats),
+                    Mux(page_end, page_beats - 1, to_page_m1 - beats), last_row)]
+            with m.Elif(~rows_last):
+                m.d.sync += [addr.eq(new_row), *plan(
+                    row_beats, row_beats_m1, new_to_page_m1 + 1, new_to_page_m1,
+                    (rows_left == 2) & (planes_left == 1)),
+                    rows_last.eq(rows_left == 2), row_start.eq(new_row),
+                    row_next.eq(new_row + stride1), rows_left.eq(rows_left - 1)]
+            with m.Elif(~last):
+                m.d.sync += [addr.eq(new_row), *plan(
+                    row_beats, row_beats_m1, new_to_page_m1 + 1, new_to_page_m1,
+                    (count1 == 1) & (planes_left == 2)),
+                    rows_last.eq(count1 == 1), row_start.eq(new_row), plane_start.eq(new_row),
+                    row_next.eq(new_row + stride1), plane_next.eq(new_row + stride2),
+                    rows_left.eq(count1), planes_left.eq(planes_left - 1)]
             with m.Else():
                 m.d.sync += active.eq(0)
 
+        # The descriptor's first burst, computed whether or not it is accepted (so that
+        # `i.ready` only chooses the registers' inputs, after the arithmetic).
+        d = self.i.payload
+        first_row = Signal(row_bits)
+        first_row_m1 = Signal(row_bits)
+        first_to_page_m1 = Signal.like(to_page_m1)
+        m.d.comb += [
+            first_row.eq(d.size0 << d.beats_log2),
+            # size0 << b minus one, without a carry chain after the shift
+            first_row_m1.eq(((d.size0 - 1) << d.beats_log2)
+                            | ((Const(1, 1 << 3) << d.beats_log2) - 1)),
+            first_to_page_m1.eq(page_offset_m1(d.dram_addr)),
+        ]
         with m.If(self.i.valid & self.i.ready):
-            d = self.i.payload
-            first_row = d.size0 << d.beats_log2
-            m.d.sync += [active.eq(1), addr.eq(d.dram_addr), row_start.eq(d.dram_addr),
-                         plane_start.eq(d.dram_addr), row_rem.eq(first_row),
-                         row_beats.eq(first_row), rows_left.eq(d.count1),
-                         planes_left.eq(d.count2), count1.eq(d.count1), stride1.eq(d.stride1),
-                         stride2.eq(d.stride2), beats_log2.eq(d.beats_log2),
-                         tag.eq(d.tag)]
+            m.d.sync += [active.eq(1), addr.eq(d.dram_addr), *plan(
+                first_row, first_row_m1, first_to_page_m1 + 1, first_to_page_m1,
+                (d.count1 == 1) & (d.count2 == 1)),
+                rows_last.eq(d.count1 == 1), row_start.eq(d.dram_addr),
+                plane_start.eq(d.dram_addr), row_next.eq(d.dram_addr + d.stride1),
+                plane_next.eq(d.dram_addr + d.stride2), row_beats.eq(first_row),
+                row_beats_m1.eq(first_row_m1), rows_left.eq(d.count1), planes_left.eq(d.count2),
+                count1.eq(d.count1), stride1.eq(d.stride1), stride2.eq(d.stride2),
+                beats_log2.eq(d.beats_log2), tag.eq(d.tag)]
         return m

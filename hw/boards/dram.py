@@ -80,7 +80,14 @@ class BlockRamDram(wiring.Component):
         host_byte = Signal(range(beat))
         host_outside = Signal()
         host_pending = Signal()
-        m.d.comb += [bus.rid.eq(r_id), bus.rlast.eq(r_left == 0), bus.rdata.eq(rd.data),
+        # In BEAT the memory reads the next word every cycle, taken or not, so RREADY only
+        # enables registers, never the memory's address or enable (it arrives late, through
+        # the accelerator's ready chain). A beat not taken is replayed from `replay`.
+        stalled = Signal()
+        replay = Signal.like(bus.rdata)
+        m.d.sync += [replay.eq(bus.rdata), stalled.eq(0)]
+        m.d.comb += [bus.rid.eq(r_id), bus.rlast.eq(r_left == 0),
+                     bus.rdata.eq(Mux(stalled, replay, rd.data)),
                      bus.rresp.as_value().eq(Mux(r_error, AXIResp.SLVERR, AXIResp.OKAY))]
         with m.If(self.host_rd_data.ready):
             m.d.sync += host_pending.eq(0)
@@ -106,14 +113,15 @@ class BlockRamDram(wiring.Component):
                 m.d.comb += [rd.addr.eq(r_addr), rd.en.eq(1)]
                 m.next = "BEAT"
             with m.State("BEAT"):
-                m.d.comb += bus.rvalid.eq(1)
+                # Read the next word now so a beat leaves every cycle.
+                m.d.comb += [bus.rvalid.eq(1), rd.addr.eq(r_addr + 1), rd.en.eq(1)]
                 with m.If(bus.rready):
                     with m.If(r_left == 0):
                         m.next = "IDLE"
                     with m.Else():
-                        # Read the next word now so a beat leaves every cycle.
-                        m.d.comb += [rd.addr.eq(r_addr + 1), rd.en.eq(1)]
                         m.d.sync += [r_addr.eq(r_addr + 1), r_left.eq(r_left - 1)]
+                with m.Else():
+                    m.d.sync += stalled.eq(1)
 
         # ---- writes -----------------------------------------------------------------------
         w_addr = Signal.like(wr.addr)

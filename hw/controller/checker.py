@@ -102,35 +102,41 @@ class InstructionChecker(wiring.Component):
         s1 = Signal(FetchedWord)
         s1_valid = Signal()
         s1_flags = Signal(_Flags)
-        mul1, mul2, mul3, mul4 = (Signal(32, name="mul1"), Signal(48, name="mul2"),
-                                  Signal(48, name="mul3"), Signal(8, name="mul4"))
+        mul2, mul3 = Signal(48, name="mul2"), Signal(48, name="mul3")
         s1_limit = Signal(17)
+        # Stage 2's products take their operands from registers chosen here, so the opcode
+        # decode of stage 2 only enables them and never muxes in front of the multipliers.
+        mul5_a, mul6_a, mul56_b = (Signal(32, name="mul5_a"), Signal(20, name="mul6_a"),
+                                   Signal(16, name="mul56_b"))
         # The valid flags move at every advance; a stage's data registers load only when it
         # takes a word (the checker is idle between fetches: computing its products every
         # cycle had been ~3% of the Verilated model's time, docs/performance.md).
         with m.If(advance):
             m.d.sync += s1_valid.eq(self.i.valid)
         with m.If(advance & self.i.valid):
-            m.d.sync += [s1.eq(self.i.payload), s1_flags.eq(flags0),
-                         mul4.eq(cv.kernel * cv.kernel)]
+            m.d.sync += [s1.eq(self.i.payload), s1_flags.eq(flags0)]
             with m.If(is_ls):
                 m.d.sync += [
-                    mul1.eq(ls.size0 * ls.count1),
                     mul2.eq((ls.count2 - 1)[:16] * ls.stride2),
                     mul3.eq((ls.count1 - 1)[:16] * ls.stride1),
+                    mul5_a.eq(ls.size0 * ls.count1), mul56_b.eq(ls.count2),
                 ]
                 with m.Switch(ls.buffer):
                     for buf, words in buffer_words.items():
                         with m.Case(buf):
                             m.d.sync += s1_limit.eq(words)
             with m.Elif(op == Opcode.CONV):
-                m.d.sync += [mul1.eq(cv.in_h * cv.in_w), mul2.eq(cv.out_h * cv.out_w),
-                             mul3.eq(cv.in_w * cv.in_groups)]
+                m.d.sync += [mul2.eq(cv.out_h * cv.out_w),
+                             mul3.eq(cv.in_w * cv.in_groups),
+                             mul5_a.eq((cv.in_h * cv.in_w)[:20]),
+                             mul6_a.eq(cv.kernel * cv.kernel), mul56_b.eq(cv.in_groups)]
             with m.Else():
-                m.d.sync += [mul1.eq(pl.in_h * pl.in_w), mul2.eq(pl.out_h * pl.out_w)]
+                m.d.sync += [mul2.eq(pl.out_h * pl.out_w),
+                             mul5_a.eq((pl.in_h * pl.in_w)[:20]),
+                             mul6_a.eq((pl.out_h * pl.out_w)[:20]), mul56_b.eq(pl.groups)]
 
         # ---- stage 2: second products, DMA end ------------------------------------------
-        hd1, ls1, cv1, pl1, _ = views(s1.word)
+        hd1, ls1, _, _, _ = views(s1.word)
         op1 = hd1.opcode
         s2 = Signal(FetchedWord)
         s2_valid = Signal()
@@ -153,14 +159,9 @@ class InstructionChecker(wiring.Component):
             m.d.sync += [s2.eq(s1), s2_flags.eq(flags1),
                          s2_pixels.eq(mul2), s2_limit.eq(s1_limit),
                          dram_end.eq(ls1.dram_addr + mul2 + mul3 + size_bytes)]
-            with m.Switch(op1):
-                with m.Case(Opcode.LOAD, Opcode.STORE):
-                    m.d.sync += mul5.eq(mul1 * ls1.count2)
-                with m.Case(Opcode.CONV):
-                    m.d.sync += [mul5.eq(mul1[:20] * cv1.in_groups),
-                                 mul6.eq(mul4 * cv1.in_groups)]
-                with m.Default():
-                    m.d.sync += [mul5.eq(mul1[:20] * pl1.groups), mul6.eq(mul2[:20] * pl1.groups)]
+            m.d.sync += mul5.eq(mul5_a * mul56_b)
+            with m.If((op1 != Opcode.LOAD) & (op1 != Opcode.STORE)):
+                m.d.sync += mul6.eq(mul6_a * mul56_b)
 
         # ---- stage 3: range compares, priority --------------------------------------------
         hd2, ls2, cv2, pl2, _ = views(s2.word)

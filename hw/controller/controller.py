@@ -23,7 +23,10 @@ queue's head waits for a token, nothing can change any more: the run stops with 
 the dispatcher's program counter (sim/functional.py's `pc`).
 """
 
-from amaranth.hdl import Module, ResetInserter, Signal
+import operator
+from functools import reduce
+
+from amaranth.hdl import Module, Mux, ResetInserter, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -56,7 +59,8 @@ class Controller(wiring.Component):
       finish (Out 1): strobe in the last busy cycle (`busy` falls and `done` rises after it):
         for the interrupt.
       error (Out ErrorCode), error_index (Out 32): the run's first error and its instruction
-        index (NONE and 0 after a clean END); valid while `done`.
+        index (NONE and 0 after a clean END); valid while `done` and in the `finish` cycle.
+        `error` is a register; `error_index` is a mux after registers (see below).
       fetch_req (Out stream FetchRequest), fetch_words (In stream 256): see
         `InstructionFetcher` (`fetch_words.ready` is always 1; `BeatAssembler` turns DMA beats
         into words).
@@ -204,26 +208,53 @@ class Controller(wiring.Component):
         deadlock = Signal()
         m.d.comb += deadlock.eq((dispatcher.ended | dispatcher.stalled) & all_idle
                                 & any_queued & all_stuck)
+        # The instruction index an error names is one of these; `pick` (one-hot) says which.
+        # The error strobes arrive late in the cycle (a bus error comes through the DMA's
+        # ready chain), so they only choose a few bits here: the indices are copied into
+        # registers every cycle and the choice is made from registers one cycle later, with
+        # `error_index` bypassing its holding register in that cycle, so it shows the index
+        # from the cycle after the error on, as before (the CSR samples it with `finish`, at
+        # the earliest that cycle).
+        candidates = {Queue.LOAD: queues[Queue.LOAD].done_index,
+                      Queue.COMPUTE: queues[Queue.COMPUTE].done_index,
+                      Queue.STORE: queues[Queue.STORE].done_index,
+                      "pc": dispatcher.pc, "fetched": fetched}
+        slot = {key: n for n, key in enumerate(candidates)}
         raised = Signal()
         code = Signal(ErrorCode)
-        index = Signal(INDEX_BITS)
+        pick = Signal(len(candidates))
         with m.If(self.busy & ~failed):
             with m.If(tokens.overflow.any()):
                 m.d.comb += [raised.eq(1), code.eq(ErrorCode.TOKEN_OVERFLOW)]
                 for link in reversed(TokenLink):  # LOAD's pushes last: highest priority
                     with m.If(tokens.overflow[link.value]):
-                        m.d.comb += index.eq(queues[pusher[link]].done_index)
+                        m.d.comb += pick.eq(1 << slot[pusher[link]])
             with m.Elif(dispatcher.error):
-                m.d.comb += [raised.eq(1), code.eq(dispatcher.code), index.eq(dispatcher.pc)]
+                m.d.comb += [raised.eq(1), code.eq(dispatcher.code), pick.eq(1 << slot["pc"])]
             with m.Elif(deadlock):
-                m.d.comb += [raised.eq(1), code.eq(ErrorCode.DEADLOCK), index.eq(dispatcher.pc)]
-            for strobe, at in ((self.fetch_bus_error & ~past_end, fetched),
-                               (self.load_bus_error, queues[Queue.LOAD].done_index),
-                               (self.store_bus_error, queues[Queue.STORE].done_index)):
+                m.d.comb += [raised.eq(1), code.eq(ErrorCode.DEADLOCK),
+                             pick.eq(1 << slot["pc"])]
+            for strobe, at in ((self.fetch_bus_error & ~past_end, "fetched"),
+                               (self.load_bus_error, Queue.LOAD),
+                               (self.store_bus_error, Queue.STORE)):
                 with m.Elif(strobe):
-                    m.d.comb += [raised.eq(1), code.eq(ErrorCode.BUS_ERROR), index.eq(at)]
+                    m.d.comb += [raised.eq(1), code.eq(ErrorCode.BUS_ERROR),
+                                 pick.eq(1 << slot[at])]
         with m.If(raised):
-            m.d.sync += [failed.eq(1), self.error.eq(code), self.error_index.eq(index)]
+            m.d.sync += [failed.eq(1), self.error.eq(code)]
+
+        was_raised = Signal()
+        picked = Signal(len(candidates))
+        copies = [Signal(INDEX_BITS, name=f"index_copy{n}") for n in range(len(candidates))]
+        m.d.sync += [was_raised.eq(raised), picked.eq(pick),
+                     *(copy.eq(value) for copy, value in zip(copies, candidates.values()))]
+        chosen = Signal(INDEX_BITS)
+        m.d.comb += chosen.eq(reduce(operator.or_, (Mux(picked[n], copy, 0)   # one-hot
+                                                    for n, copy in enumerate(copies))))
+        held = Signal(INDEX_BITS)
+        m.d.comb += self.error_index.eq(Mux(was_raised, chosen, held))
+        with m.If(was_raised):
+            m.d.sync += held.eq(chosen)
 
         finished = Signal()
         m.d.comb += finished.eq(self.busy & (failed | (dispatcher.ended & ~any_queued))
@@ -245,7 +276,7 @@ class Controller(wiring.Component):
                     m.d.sync += wait.eq(wait + 1)
         with m.If(begin):
             m.d.sync += [self.busy.eq(1), self.done.eq(0), failed.eq(0),
-                         self.error.eq(ErrorCode.NONE), self.error_index.eq(0), fetched.eq(0),
+                         self.error.eq(ErrorCode.NONE), held.eq(0), fetched.eq(0),
                          past_end.eq(0), self.cycles.eq(0), self.wait_load.eq(0),
                          self.wait_compute.eq(0), self.wait_store.eq(0)]
         return m
