@@ -133,34 +133,37 @@ class PoolingUnit(wiring.Component):
                 mults[1].eq(mults[0]),
                 *(later.eq(earlier) for earlier, later in zip(shifts, shifts[1:])),
             ]
-        first = Signal(init=1)      # the tap in stage 1 starts a window
-        with m.If(advance & valid[0]):
-            m.d.sync += first.eq(s1_last)
-
-        # Stage 1 registers the tap as it comes: no logic after the block RAM's output.
+        # Stage 1 registers the tap with an outside tap's lanes zeroed: one LUT4 per bit after
+        # the block RAM's output, which merges with the compute unit's two-way tap mux (line
+        # buffer or input buffer) into the same LUT4. Zeroed taps let a sum add the register
+        # straight away (masking in stage 2 put a gate and a 128-way fan-out of `s1_inside`
+        # in front of the 16 accumulator carry chains: 82 MHz on the ULX3S block).
         s1_data = Signal.like(tap.data, name="s1_data")
         s1_inside = Signal()
         with m.If(take):
-            m.d.sync += [s1_data.eq(tap.data), s1_inside.eq(tap.inside)]
+            m.d.sync += [s1_data.eq(Mux(tap.inside, tap.data, 0)), s1_inside.eq(tap.inside)]
         words = []
         for lane in range(lanes):
-            # Stage 2: accumulate, an outside tap counting as the neutral value. A MAX
-            # window's running maximum is an int8, so its compare needs only the low 8 bits
-            # of the accumulator.
+            # Stage 2: accumulate. A running maximum (int8, outside taps never win) and a
+            # running sum (outside taps are zero since stage 1) are both kept and restart from
+            # their neutral values after a window's last tap, so the loop through each
+            # register is one compare or one adder and a mux, with no first-tap or kind
+            # select in it (those put the s2 accumulate at 82-91 MHz on the ULX3S block).
             x = s1_data[8 * lane:8 * lane + 8].as_signed()
-            value = Mux(s1_inside, x, Mux(s1_max, -128, 0))
-            acc = Signal(sum_shape, name=f"acc{lane}")
+            acc_max = Signal(signed(8), init=-128, name=f"acc_max{lane}")
+            acc_sum = Signal(sum_shape, name=f"acc_sum{lane}")
             r = Signal(sum_shape, name=f"s2_r{lane}")
-            base = Mux(first, Mux(s1_max, -128, 0), acc)
-            # The next value as an expression, not a signal: each register's update then
-            # computes it only when it loads (Verilator evaluates a named combinational
-            # signal every cycle); synthesis merges the two copies.
-            new = Mux(s1_max, Mux(value > base[:8].as_signed(), value, base), base + value)
+            # The next values as expressions, not signals: each register's update then
+            # computes them only when it loads (Verilator evaluates a named combinational
+            # signal every cycle); synthesis merges the copies.
+            biggest = Mux(s1_inside & (x > acc_max), x, acc_max)
+            total = acc_sum + x
             with m.If(advance & valid[0]):
                 with m.If(s1_last):
-                    m.d.sync += r.eq(new)
+                    m.d.sync += [r.eq(Mux(s1_max, biggest, total)), acc_max.eq(-128),
+                                 acc_sum.eq(0)]
                 with m.Else():
-                    m.d.sync += acc.eq(new)
+                    m.d.sync += [acc_max.eq(biggest), acc_sum.eq(total)]
             words.append(self._requantize(m, [advance & v for v in valid[1:4]], r,
                                           mults[1], shifts[3], lane))
 

@@ -151,7 +151,7 @@ class WindowGenerator(wiring.Component):
       cmd (in, stream of `window_cmd_layout`): the parameters of the next pass; accepted once
         the previous pass has consumed all its input and the output side has started it (the
         next pass's input streams in while the previous pass still emits chunks), and not
-        before `CMD_SETUP` = 2 edges after the first edge it is offered: the products of its
+        before `CMD_SETUP` = 3 edges after the first edge it is offered: the products of its
         fields and its checks are registered from the payload first (which therefore must
         hold while `valid` is high, as the stream rules require).
       i (in, stream of unsigned(8*rows)): each pass's in_h*in_w*groups input words in raster
@@ -201,7 +201,7 @@ class WindowGenerator(wiring.Component):
     #: Clock edges from a chunk's issue to its transfer on `o` without backpressure.
     LATENCY = LineBuffer.READ_LATENCY
     #: A cmd is accepted no earlier than this many edges after the first edge it is offered.
-    CMD_SETUP = 2
+    CMD_SETUP = 3
 
     def __init__(self, *, config: AcceleratorConfig, row_slots: int | None = None) -> None:
         if not isinstance(config, AcceleratorConfig):
@@ -248,30 +248,38 @@ class WindowGenerator(wiring.Component):
             "row_words": unsigned((most["in_w"] * groups_max).bit_length()),  # in_w * groups
             "col_step": unsigned((most["stride"] * groups_max).bit_length()),  # stride * groups
             "col0": col_shape,                                               # -pad_left * groups
+            "need0": row_shape,                                              # kernel - pad_top
+            "need1": row_shape,                                              # need0 - 1
         })
         # The cmd's products and legality are registered from the payload while it is offered
-        # (a stream's payload holds until its transfer): stage 1 the products, stage 2 the
-        # checks that use them. Computed at acceptance, payload -> 10x10 multiplier ->
-        # compares -> acceptance -> every load mux limited the ULX3S block to 54 MHz. The cmd
-        # is accepted once both stages hold the current payload's values (`CMD_SETUP`).
+        # (a stream's payload holds until its transfer): stage 1 the products and the field
+        # checks, stage 2 the window size K * K * groups, stage 3 the checks that use them.
+        # Computed at acceptance, payload -> 10x10 multiplier -> compares -> acceptance ->
+        # every load mux limited the ULX3S block to 54 MHz; the window product and its
+        # compare in one stage were still 11 ns (91 MHz). The cmd is accepted once all three
+        # stages hold the current payload's values (`CMD_SETUP`).
         derived = Signal(derived_layout)
         chunk_end = Signal(range(most["chunk_start"] + most["chunk_count"] + 1))
-        legal = Signal()
-        settled = [Signal(name=f"cmd_settled{n}") for n in (1, 2)]  # stage n holds them
+        taps = Signal(range(most["kernel"] * most["kernel"] * groups_max + 1))
+        fields_legal, sizes_legal, legal = Signal(), Signal(), Signal()
+        settled = [Signal(name=f"cmd_settled{n}") for n in (1, 2, 3)]  # stage n holds them
         m.d.sync += [
             derived.kg.eq(_product(p.kernel, p.groups)),
             derived.row_words.eq(p.in_w * p.groups),
             derived.col_step.eq(_product(p.stride, p.groups)),
             derived.col0.eq(-_product(p.pad_left, p.groups)),
+            derived.need0.eq(p.kernel - p.pad_top),
+            derived.need1.eq(p.kernel - p.pad_top - 1),
             chunk_end.eq(p.chunk_start + p.chunk_count),
-            legal.eq((p.kernel >= 1) & (p.kernel <= c.max_kernel)
-                     & (p.stride >= 1) & (p.stride <= c.max_stride)
-                     & (p.in_h != 0) & (p.in_w != 0) & (p.groups != 0)
-                     & (p.out_h != 0) & (p.out_w != 0) & (p.chunk_count != 0)
-                     & (p.chunk_count <= _max_chunk_count(c))
-                     & (p.pad_top < p.kernel) & (p.pad_left < p.kernel)
-                     & (derived.row_words <= words)
-                     & (chunk_end <= _product(p.kernel, derived.kg))),
+            fields_legal.eq((p.kernel >= 1) & (p.kernel <= c.max_kernel)
+                            & (p.stride >= 1) & (p.stride <= c.max_stride)
+                            & (p.in_h != 0) & (p.in_w != 0) & (p.groups != 0)
+                            & (p.out_h != 0) & (p.out_w != 0) & (p.chunk_count != 0)
+                            & (p.chunk_count <= _max_chunk_count(c))
+                            & (p.pad_top < p.kernel) & (p.pad_left < p.kernel)),
+            taps.eq(_product(p.kernel, derived.kg)),
+            sizes_legal.eq(fields_legal & (derived.row_words <= words)),
+            legal.eq(sizes_legal & (chunk_end <= taps)),
         ]
 
         # ---- input side: rows go to consecutive ring slots, across passes ---------------
@@ -280,6 +288,9 @@ class WindowGenerator(wiring.Component):
         in_row_words = Signal(range(words + 1))
         in_row = Signal(range(side + 1))
         in_col = Signal(range(words))
+        # in_col == in_row_words - 1, registered with in_col: the compare sat in front of
+        # `rows_short` (10 ns, 99.8 MHz on the ULX3S block).
+        in_col_last = Signal()
         in_slot = Signal(range(slots))
         in_gen = Signal()   # toggles per pass; equal to out_gen when both sides share a pass
 
@@ -289,10 +300,11 @@ class WindowGenerator(wiring.Component):
         pend_derived = Signal(derived_layout)
         pend_base = Signal(range(slots))
 
-        m.d.comb += self.cmd.ready.eq(in_done & ~pend_valid & settled[1])
+        m.d.comb += self.cmd.ready.eq(in_done & ~pend_valid & settled[2])
         accept = self.cmd.valid & self.cmd.ready
         offered = self.cmd.valid & ~accept
-        m.d.sync += [settled[0].eq(offered), settled[1].eq(settled[0] & offered)]
+        m.d.sync += [settled[0].eq(offered), settled[1].eq(settled[0] & offered),
+                     settled[2].eq(settled[1] & offered)]
         accept_legal = accept & legal
         with m.If(accept):
             m.d.sync += self.error.eq(~legal)
@@ -300,6 +312,7 @@ class WindowGenerator(wiring.Component):
             m.d.sync += [
                 in_done.eq(0), in_h.eq(p.in_h), in_row_words.eq(derived.row_words),
                 in_row.eq(0), in_col.eq(0), in_gen.eq(~in_gen),
+                in_col_last.eq(derived.row_words == 1),
             ]
 
         # ---- output side state ------------------------------------------------------------
@@ -315,7 +328,13 @@ class WindowGenerator(wiring.Component):
         rem = Signal(cmd_layout["chunk_start"].shape)   # becomes colk0
         ky0 = Signal(range(c.max_kernel))
         iy_base = Signal(row_shape)       # oy*S - pad_top
-        slot_base = Signal(range(slots))  # ring slot of row iy_base
+        # The ring slot of row iy_base + ky0 (the pixel's first window row; counted up with
+        # ky0 during setup) and of row iy_base + ky, the read slot: registers updated with ky,
+        # so that the read address has no adder and wrap in front of it (ky -> slot_base + ky
+        # -> wrap -> the block RAM address and yosys's read/write collision compare was 11 ns
+        # on the ULX3S).
+        slot0 = Signal(range(slots))
+        r_slot = Signal(range(slots))
         col_base = Signal(col_shape)      # (ox*S - pad_left) * groups
         ox = Signal(range(side))
         oy = Signal(range(side))
@@ -326,13 +345,23 @@ class WindowGenerator(wiring.Component):
         # the counters and `issue` (it limited the default config to 66 MHz on an ECP5-85F):
         # the chunk is its pixel's last, the pixel its row's last, the row the pass's last.
         last, row_end, last_row = Signal(), Signal(), Signal()
-        need = Signal(row_shape)          # iy_base + K: rows the current output row needs
+        # ... and their products last & row_end, last & row_end & last_row (the chunk ends
+        # its row, the pass), registered with them so that `issue` reaches the row and pass
+        # updates through no further gate.
+        row_last, pass_last = Signal(), Signal()
+        # in_row - need, need = iy_base + K being the rows the current output row needs: the
+        # output row may start when it is >= 0. Kept as a registered difference so that
+        # `rows_ready` is one flip-flop instead of a compare of two counters (in_row ->
+        # carry chain -> `issue` -> ~30 enables was the block's critical path, 93 MHz).
+        rows_short = Signal(signed(row_shape.width + 2))
+        one_less_stride = Signal(signed(row_shape.width))   # 1 - S, set at the load
 
         with m.If(setup):
             with m.If(rem >= kg):
-                m.d.sync += [rem.eq(rem - kg), ky0.eq(ky0 + 1)]
+                m.d.sync += [rem.eq(rem - kg), ky0.eq(ky0 + 1),
+                             slot0.eq(Mux(slot0 == slots - 1, 0, slot0 + 1))]
             with m.Else():
-                m.d.sync += [setup.eq(0), ky.eq(ky0), colk.eq(rem)]
+                m.d.sync += [setup.eq(0), ky.eq(ky0), colk.eq(rem), r_slot.eq(slot0)]
 
         # ---- input side handshake ---------------------------------------------------------
         # Writing ring slot in_slot overwrites the row row_slots rows back; it must not be one
@@ -355,16 +384,17 @@ class WindowGenerator(wiring.Component):
             lb.w_en.eq(self.i.valid & self.i.ready),
             lb.w_slot.eq(in_slot), lb.w_col.eq(in_col), lb.w_data.eq(self.i.payload),
         ]
+        row_done = self.i.valid & self.i.ready & in_col_last
         with m.If(self.i.valid & self.i.ready):
-            with m.If(in_col == in_row_words - 1):
+            with m.If(in_col_last):
                 m.d.sync += [
-                    in_col.eq(0), in_row.eq(in_row + 1),
+                    in_col.eq(0), in_row.eq(in_row + 1), in_col_last.eq(in_row_words == 1),
                     in_slot.eq(Mux(in_slot == slots - 1, 0, in_slot + 1)),
                 ]
                 with m.If(in_row == in_h - 1):
                     m.d.sync += in_done.eq(1)
             with m.Else():
-                m.d.sync += in_col.eq(in_col + 1)
+                m.d.sync += [in_col.eq(in_col + 1), in_col_last.eq(in_col + 2 == in_row_words)]
 
         # ---- output side: stage A issues a read, stage B and C follow the line buffer's two
         # read stages, C holds the chunk on `o`. One enable for all stages: when `o` stalls
@@ -375,17 +405,16 @@ class WindowGenerator(wiring.Component):
         b_last, c_last = Signal(), Signal()
         b_end, c_end = Signal(), Signal()
         advance = ~c_valid | self.o.ready
-        rows_ready = ~same_pass | in_done | (in_row >= need)
+        rows_ready = ~same_pass | in_done | ~rows_short[-1]
         issue = ~out_done & ~setup & rows_ready & advance
 
         iy = iy_base + ky
         col = col_base + colk
         inside = (iy >= 0) & (iy < par.in_h) & (col >= 0) & (col < row_words)
-        slot = slot_base + ky
-        end = last & row_end & last_row
+        end = pass_last
         m.d.comb += [
             lb.r_en.eq(advance),
-            lb.r_slot.eq(Mux(slot >= slots, slot - slots, slot)),
+            lb.r_slot.eq(r_slot),
             # Any column is a valid address with power-of-two rows (the low bits of an outside
             # column read some word that `inside` then zeroes); otherwise keep it in range.
             lb.r_col.eq(col if words & (words - 1) == 0 else Mux(inside, col, 0)),
@@ -407,15 +436,19 @@ class WindowGenerator(wiring.Component):
         top_ahead = Mux(iy_ahead > 0, iy_ahead, 0)
         with m.If(issue):
             with m.If(last):
-                m.d.sync += [d.eq(0), last.eq(par.chunk_count == 1), ky.eq(ky0), colk.eq(rem)]
+                one_chunk = par.chunk_count == 1
+                m.d.sync += [d.eq(0), last.eq(one_chunk), ky.eq(ky0), colk.eq(rem),
+                             r_slot.eq(slot0)]
                 with m.If(row_end):
-                    next_slot = slot_base + par.stride
+                    next_slot = slot0 + par.stride
+                    next_slot = Mux(next_slot >= slots, next_slot - slots, next_slot)
                     m.d.sync += [
                         ox.eq(0), row_end.eq(par.out_w == 1), col_base.eq(col0),
                         oy.eq(oy + 1), last_row.eq(oy + 2 == par.out_h),
-                        iy_base.eq(iy_ahead), need.eq(need + par.stride),
-                        iy_ahead.eq(iy_ahead + par.stride),
-                        slot_base.eq(Mux(next_slot >= slots, next_slot - slots, next_slot)),
+                        row_last.eq(one_chunk & (par.out_w == 1)),
+                        pass_last.eq(one_chunk & (par.out_w == 1) & (oy + 2 == par.out_h)),
+                        iy_base.eq(iy_ahead), iy_ahead.eq(iy_ahead + par.stride),
+                        slot0.eq(next_slot), r_slot.eq(next_slot),
                     ]
                     # After the last row the limits stay until the next pass loads.
                     with m.If(~last_row):
@@ -426,11 +459,16 @@ class WindowGenerator(wiring.Component):
                         ]
                 with m.Else():
                     m.d.sync += [ox.eq(ox + 1), row_end.eq(ox + 2 == par.out_w),
+                                 row_last.eq(one_chunk & (ox + 2 == par.out_w)),
+                                 pass_last.eq(one_chunk & (ox + 2 == par.out_w) & last_row),
                                  col_base.eq(col_base + col_step)]
             with m.Else():
-                m.d.sync += [d.eq(d + 1), last.eq(d + 2 == par.chunk_count)]
+                m.d.sync += [d.eq(d + 1), last.eq(d + 2 == par.chunk_count),
+                             row_last.eq((d + 2 == par.chunk_count) & row_end),
+                             pass_last.eq((d + 2 == par.chunk_count) & row_end & last_row)]
                 with m.If(colk == kg - 1):
-                    m.d.sync += [colk.eq(0), ky.eq(ky + 1)]
+                    m.d.sync += [colk.eq(0), ky.eq(ky + 1),
+                                 r_slot.eq(Mux(r_slot == slots - 1, 0, r_slot + 1))]
                 with m.Else():
                     m.d.sync += colk.eq(colk + 1)
 
@@ -449,20 +487,30 @@ class WindowGenerator(wiring.Component):
             col_step.eq(src_derived.col_step), col0.eq(src_derived.col0),
             col_base.eq(src_derived.col0),
             setup.eq(1), rem.eq(src.chunk_start), ky0.eq(0),
-            iy_base.eq(-src.pad_top), need.eq(src.kernel - src.pad_top),
+            iy_base.eq(-src.pad_top), one_less_stride.eq(1 - src.stride),
             iy_ahead.eq(src.stride - src.pad_top),
             limit_same.eq(slots), limit_next.eq(slots - src.in_h),
             slots_less_h.eq(slots - src.in_h),
-            slot_base.eq(Mux(first_slot < 0, first_slot + slots, first_slot)),
+            slot0.eq(Mux(first_slot < 0, first_slot + slots, first_slot)),
             ox.eq(0), oy.eq(0), d.eq(0), last.eq(src.chunk_count == 1),
             row_end.eq(src.out_w == 1), last_row.eq(src.out_h == 1),
+            row_last.eq((src.chunk_count == 1) & (src.out_w == 1)),
+            pass_last.eq((src.chunk_count == 1) & (src.out_w == 1) & (src.out_h == 1)),
         ]
+        # rows_short follows in_row (+1 at a row's last word) and need (+S at a row's last
+        # issue); every candidate is formed from registers, the late `row_done` and `issue`
+        # only select. A load sets need = K - pad_top: with the input one pass ahead its rows
+        # so far count (`pend`), a pass loaded at its cmd edge has none (in_row restarts).
+        row_inc = Mux(row_done, rows_short + 1, rows_short)
+        row_inc_less = Mux(row_done, rows_short + one_less_stride, rows_short - par.stride)
+        m.d.sync += rows_short.eq(Mux(issue & row_last, row_inc_less, row_inc))
+        pend_short = Mux(row_done, in_row - pend_derived.need1, in_row - pend_derived.need0)
         # A pass loads only once the output side is done, not at the edge of the last issue:
         # `issue` -> load muxes of ~25 registers was the block's critical path (77 MHz).
         with m.If(out_done & pend_valid):
-            m.d.sync += load + [pend_valid.eq(0)]
+            m.d.sync += load + [pend_valid.eq(0), rows_short.eq(pend_short)]
         with m.Elif(out_done & accept_legal):
-            m.d.sync += load
+            m.d.sync += load + [rows_short.eq(-derived.need0)]
         with m.Elif(accept_legal):
             m.d.sync += [pend.eq(p), pend_derived.eq(derived), pend_base.eq(in_slot),
                          pend_valid.eq(1)]
