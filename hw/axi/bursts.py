@@ -149,10 +149,8 @@ class BurstGenerator(wiring.Component):
 
         active = Signal()
         addr = Signal(32)
-        row_start = Signal(32)
-        plane_start = Signal(32)
-        row_next = Signal(32)          # row_start + stride1
-        plane_next = Signal(32)        # plane_start + stride2
+        row_next = Signal(32)          # the current row's start + stride1
+        plane_next = Signal(32)        # the current plane's start + stride2
         row_rem = Signal(row_bits)     # beats left in the current row
         row_rem_m1 = Signal(row_bits)
         row_beats = Signal(row_bits)
@@ -208,13 +206,13 @@ class BurstGenerator(wiring.Component):
                 m.d.sync += [addr.eq(new_row), *plan(
                     row_beats, row_beats_m1, new_to_page_m1 + 1, new_to_page_m1,
                     (rows_left == 2) & (planes_left == 1)),
-                    rows_last.eq(rows_left == 2), row_start.eq(new_row),
+                    rows_last.eq(rows_left == 2),
                     row_next.eq(new_row + stride1), rows_left.eq(rows_left - 1)]
             with m.Elif(~last):
                 m.d.sync += [addr.eq(new_row), *plan(
                     row_beats, row_beats_m1, new_to_page_m1 + 1, new_to_page_m1,
                     (count1 == 1) & (planes_left == 2)),
-                    rows_last.eq(count1 == 1), row_start.eq(new_row), plane_start.eq(new_row),
+                    rows_last.eq(count1 == 1),
                     row_next.eq(new_row + stride1), plane_next.eq(new_row + stride2),
                     rows_left.eq(count1), planes_left.eq(planes_left - 1)]
             with m.Else():
@@ -237,8 +235,7 @@ class BurstGenerator(wiring.Component):
             m.d.sync += [active.eq(1), addr.eq(d.dram_addr), *plan(
                 first_row, first_row_m1, first_to_page_m1 + 1, first_to_page_m1,
                 (d.count1 == 1) & (d.count2 == 1)),
-                rows_last.eq(d.count1 == 1), row_start.eq(d.dram_addr),
-                plane_start.eq(d.dram_addr), row_next.eq(d.dram_addr + d.stride1),
+                rows_last.eq(d.count1 == 1), row_next.eq(d.dram_addr + d.stride1),
                 plane_next.eq(d.dram_addr + d.stride2), row_beats.eq(first_row),
                 row_beats_m1.eq(first_row_m1), rows_left.eq(d.count1), planes_left.eq(d.count2),
                 count1.eq(d.count1), stride1.eq(d.stride1), stride2.eq(d.stride2),

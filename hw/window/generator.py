@@ -38,6 +38,11 @@ def _product(a: Value, b: Value) -> Value:
     return sum(terms[1:], terms[0])
 
 
+def _next_slot(slot: Value, slots: int) -> Value:
+    """The ring slot after `slot` in a ring of `slots`."""
+    return Mux(slot == slots - 1, 0, slot + 1)
+
+
 def _max_chunk_count(config: AcceleratorConfig) -> int:
     """A CONV pass uses at most `contexts` chunks, a POOL window has max_kernel**2 taps."""
     return max(config.contexts, config.max_kernel ** 2)
@@ -359,7 +364,7 @@ class WindowGenerator(wiring.Component):
         with m.If(setup):
             with m.If(rem >= kg):
                 m.d.sync += [rem.eq(rem - kg), ky0.eq(ky0 + 1),
-                             slot0.eq(Mux(slot0 == slots - 1, 0, slot0 + 1))]
+                             slot0.eq(_next_slot(slot0, slots))]
             with m.Else():
                 m.d.sync += [setup.eq(0), ky.eq(ky0), colk.eq(rem), r_slot.eq(slot0)]
 
@@ -389,7 +394,7 @@ class WindowGenerator(wiring.Component):
             with m.If(in_col_last):
                 m.d.sync += [
                     in_col.eq(0), in_row.eq(in_row + 1), in_col_last.eq(in_row_words == 1),
-                    in_slot.eq(Mux(in_slot == slots - 1, 0, in_slot + 1)),
+                    in_slot.eq(_next_slot(in_slot, slots)),
                 ]
                 with m.If(in_row == in_h - 1):
                     m.d.sync += in_done.eq(1)
@@ -468,7 +473,7 @@ class WindowGenerator(wiring.Component):
                              pass_last.eq((d + 2 == par.chunk_count) & row_end & last_row)]
                 with m.If(colk == kg - 1):
                     m.d.sync += [colk.eq(0), ky.eq(ky + 1),
-                                 r_slot.eq(Mux(r_slot == slots - 1, 0, r_slot + 1))]
+                                 r_slot.eq(_next_slot(r_slot, slots))]
                 with m.Else():
                     m.d.sync += colk.eq(colk + 1)
 
