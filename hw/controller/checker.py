@@ -1,4 +1,4 @@
-"""Instruction checker: `hw.isa.decode` + `hw.isa.check` in hardware, three pipeline stages.
+"""Instruction checker: `hw.isa.decode` + `hw.isa.check` in hardware, four pipeline stages.
 
 For every fetched word it computes the `ErrorCode` the dispatcher raises for it, in the order
 sim/functional.py finds them: a fetch fault; an unknown opcode (ILLEGAL_OPCODE); reserved bits,
@@ -7,15 +7,19 @@ the configuration limits of `check` (ILLEGAL_FIELD for kernel, stride, contexts 
 buffer, then MISALIGNED, DRAM_RANGE, BUFFER_RANGE) and last a token flag naming a neighbour
 the queue does not have (ILLEGAL_FIELD).
 
-Stages (why three: the extents are products of up to three 16-bit fields, e.g. a DMA's words
-size0*count1*count2, and a 16x32 multiply plus a 50-bit compare per cycle would be the slowest
-path of the controller):
-  1. field decode, legality flags, first products (size0*count1, (count-1)*stride, in_h*in_w,
-     out_h*out_w, in_w*in_groups, kernel*kernel);
-  2. second products (x groups / x count2) and the DMA's last byte;
-  3. range compares and the priority encoder.
-The three products of a stage share multipliers between opcodes (the opcode selects the
-operands), so the whole checker uses six multipliers.
+The extents are products of up to three fields (a DMA's words size0*count1*count2), so:
+  1. field decode and legality flags; the opcode picks the operands of the four first
+     products into registers (no decode or mux in front of a multiplier);
+  2. the first products: a2*b2 ((count2-1)*stride2 or out_h*out_w), a3*b3
+     ((count1-1)*stride1 or in_w*in_groups), a5*b5 (size0*count1 or in_h*in_w) and a6*b6
+     (kernel*kernel or the pool's out_h*out_w);
+  3. the second products (x count2 / x groups) and the DMA's last byte;
+  4. range compares and the priority encoder.
+One multiplier per product for every opcode: six in all. Their widths are cut without
+changing any result: a DRAM stride is multiplied only in its low `dram_bits`
+(= log2 dram_bytes) bits, a stride with a higher bit and a count above 1 already reaches past
+the DRAM; a first product of the buffer extents saturates at `_SAT_BITS`, past every buffer.
+On the 64 KiB board DRAMs every product then fits one 18x18 DSP or two.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal
@@ -29,7 +33,7 @@ from .layouts import CheckedWord, FetchedWord
 
 __all__ = ["InstructionChecker", "CHECK_LATENCY"]
 
-CHECK_LATENCY = 3
+CHECK_LATENCY = 4
 
 _SIZES = {op: data.Layout.cast(layout).size for op, layout in LAYOUTS.items()}
 
@@ -43,6 +47,7 @@ class _Flags(data.Struct):
     decode: 1        # ILLEGAL_FIELD found by decode (reserved bits, enums, static rules)
     field: 1         # ILLEGAL_FIELD found by check (config limits)
     misaligned: 1
+    dram: 1          # DRAM_RANGE known before the compare: a stride at or past the DRAM size
     buffer: 1
     token: 1         # a pop/push flag towards a neighbour the queue does not have
 
@@ -52,7 +57,7 @@ class InstructionChecker(wiring.Component):
       i (In stream FetchedWord): fetched words in program order.
       o (Out stream CheckedWord): the same words with their error code and `early` flag.
 
-    Latency: CHECK_LATENCY = 3 cycles (accepted in cycle t, valid on `o` in cycle t+3).
+    Latency: CHECK_LATENCY = 4 cycles (accepted in cycle t, valid on `o` in cycle t+4).
     Throughput: one word per cycle; the pipeline advances as a whole when `o` is empty or
     accepted.
     """
@@ -82,8 +87,26 @@ class InstructionChecker(wiring.Component):
         buffer_words = {Buffer.IBUF: c.ibuf_words, Buffer.WBUF: c.wbuf_words,
                         Buffer.PBUF: c.pbuf_words, Buffer.LUT: c.lut_words,
                         Buffer.OBUF: c.obuf_words}
+        limit_max = max(*buffer_words.values(), c.acc_words)
+        # A saturated extent (2**sat_bits - 1) is past every buffer from any start address.
+        sat_bits = limit_max.bit_length() + 1
+        dram_bits = _log2(c.dram_bytes)
 
-        # ---- stage 1: decode, flags, first products -------------------------------------
+        # The pipeline: valid flags move at every advance; a stage's data registers load only
+        # when it takes a word (the checker is idle between fetches: computing its products
+        # every cycle had been ~3% of the Verilated model's time, docs/performance.md).
+        def stage(valid_in, valid, word_in, word, flags_in, flags):
+            with m.If(advance):
+                m.d.sync += valid.eq(valid_in)
+            with m.If(advance & valid_in):
+                m.d.sync += [word.eq(word_in), flags.eq(flags_in)]
+            return advance & valid_in
+
+        def pipe(n):
+            return (Signal(name=f"s{n}_valid"), Signal(FetchedWord, name=f"s{n}"),
+                    Signal(_Flags, name=f"s{n}_flags"))
+
+        # ---- stage 1: decode, flags, operands ----------------------------------------------
         word0 = self.i.payload.word
         hd, ls, cv, pl, ad = views(word0)
         op = hd.opcode
@@ -98,117 +121,118 @@ class InstructionChecker(wiring.Component):
         low_bits = Mux(pbuf, c.pbuf_word_bytes - 1, c.word_bytes - 1)
         m.d.comb += flags0.misaligned.eq(
             is_ls & ((ls.dram_addr | ls.stride1 | ls.stride2) & low_bits != 0))
+        if dram_bits < 32:
+            m.d.comb += flags0.dram.eq(is_ls & (
+                ((ls.count1 > 1) & (ls.stride1[dram_bits:] != 0))
+                | ((ls.count2 > 1) & (ls.stride2[dram_bits:] != 0))))
 
-        s1 = Signal(FetchedWord)
-        s1_valid = Signal()
-        s1_flags = Signal(_Flags)
-        mul2, mul3 = Signal(48, name="mul2"), Signal(48, name="mul3")
+        s1_valid, s1, s1_flags = pipe(1)
+        take1 = stage(self.i.valid, s1_valid, self.i.payload, s1, flags0, s1_flags)
+        stride_bits = min(dram_bits, 32)
+        a2, a3, a5, b5 = (Signal(16, name=n) for n in ("a2", "a3", "a5", "b5"))
+        b2, b3 = (Signal(max(stride_bits, 10), name=n) for n in ("b2", "b3"))
+        a6, b6 = Signal(10, name="a6"), Signal(10, name="b6")
+        b56 = Signal(16, name="b56")
         s1_limit = Signal(17)
-        # Stage 2's products take their operands from registers chosen here, so the opcode
-        # decode of stage 2 only enables them and never muxes in front of the multipliers.
-        mul5_a, mul6_a, mul56_b = (Signal(32, name="mul5_a"), Signal(20, name="mul6_a"),
-                                   Signal(16, name="mul56_b"))
-        # The valid flags move at every advance; a stage's data registers load only when it
-        # takes a word (the checker is idle between fetches: computing its products every
-        # cycle had been ~3% of the Verilated model's time, docs/performance.md).
-        with m.If(advance):
-            m.d.sync += s1_valid.eq(self.i.valid)
-        with m.If(advance & self.i.valid):
-            m.d.sync += [s1.eq(self.i.payload), s1_flags.eq(flags0)]
+        with m.If(take1):
             with m.If(is_ls):
-                m.d.sync += [
-                    mul2.eq((ls.count2 - 1)[:16] * ls.stride2),
-                    mul3.eq((ls.count1 - 1)[:16] * ls.stride1),
-                    mul5_a.eq(ls.size0 * ls.count1), mul56_b.eq(ls.count2),
-                ]
+                m.d.sync += [a2.eq(ls.count2 - 1), b2.eq(ls.stride2[:stride_bits]),
+                             a3.eq(ls.count1 - 1), b3.eq(ls.stride1[:stride_bits]),
+                             a5.eq(ls.size0), b5.eq(ls.count1), b56.eq(ls.count2)]
                 with m.Switch(ls.buffer):
                     for buf, words in buffer_words.items():
                         with m.Case(buf):
                             m.d.sync += s1_limit.eq(words)
             with m.Elif(op == Opcode.CONV):
-                m.d.sync += [mul2.eq(cv.out_h * cv.out_w),
-                             mul3.eq(cv.in_w * cv.in_groups),
-                             mul5_a.eq((cv.in_h * cv.in_w)[:20]),
-                             mul6_a.eq(cv.kernel * cv.kernel), mul56_b.eq(cv.in_groups)]
+                m.d.sync += [a2.eq(cv.out_h), b2.eq(cv.out_w), a3.eq(cv.in_w),
+                             b3.eq(cv.in_groups), a5.eq(cv.in_h), b5.eq(cv.in_w),
+                             a6.eq(cv.kernel), b6.eq(cv.kernel), b56.eq(cv.in_groups)]
             with m.Else():
-                m.d.sync += [mul2.eq(pl.out_h * pl.out_w),
-                             mul5_a.eq((pl.in_h * pl.in_w)[:20]),
-                             mul6_a.eq((pl.out_h * pl.out_w)[:20]), mul56_b.eq(pl.groups)]
+                m.d.sync += [a2.eq(pl.out_h), b2.eq(pl.out_w), a5.eq(pl.in_h), b5.eq(pl.in_w),
+                             a6.eq(pl.out_h), b6.eq(pl.out_w), b56.eq(pl.groups)]
 
-        # ---- stage 2: second products, DMA end ------------------------------------------
-        hd1, ls1, _, _, _ = views(s1.word)
-        op1 = hd1.opcode
-        s2 = Signal(FetchedWord)
-        s2_valid = Signal()
-        s2_flags = Signal(_Flags)
-        mul5, mul6 = Signal(48, name="mul5"), Signal(48, name="mul6")
-        s2_pixels = Signal(20)
-        dram_end = Signal(51)
+        # ---- stage 2: first products -------------------------------------------------------
+        s2_valid, s2, s2_flags = pipe(2)
+        take2 = stage(s1_valid, s2_valid, s1, s2, s1_flags, s2_flags)
+        p2, p3 = (Signal(16 + len(b2), name=n) for n in ("p2", "p3"))
+        p5, p6 = Signal(32, name="p5"), Signal(20, name="p6")
+        s2_b56 = Signal(16)
         s2_limit = Signal(17)
-        pbuf1 = ls1.buffer == Buffer.PBUF
-        # size0 x word bytes is a shift: both word sizes are powers of two.
-        size_bytes = Mux(pbuf1, ls1.size0 << _log2(c.pbuf_word_bytes),
-                         ls1.size0 << _log2(c.word_bytes))
-        flags1 = Signal(_Flags)
-        m.d.comb += flags1.eq(s1_flags)
-        with m.If(op1 == Opcode.CONV):
-            m.d.comb += flags1.field.eq(s1_flags.field | (mul3 > c.line_buffer_words))
-        with m.If(advance):
-            m.d.sync += s2_valid.eq(s1_valid)
-        with m.If(advance & s1_valid):
-            m.d.sync += [s2.eq(s1), s2_flags.eq(flags1),
-                         s2_pixels.eq(mul2), s2_limit.eq(s1_limit),
-                         dram_end.eq(ls1.dram_addr + mul2 + mul3 + size_bytes)]
-            m.d.sync += mul5.eq(mul5_a * mul56_b)
-            with m.If((op1 != Opcode.LOAD) & (op1 != Opcode.STORE)):
-                m.d.sync += mul6.eq(mul6_a * mul56_b)
+        with m.If(take2):
+            m.d.sync += [p2.eq(a2 * b2), p3.eq(a3 * b3), p5.eq(a5 * b5), p6.eq(a6 * b6),
+                         s2_b56.eq(b56), s2_limit.eq(s1_limit)]
 
-        # ---- stage 3: range compares, priority --------------------------------------------
-        hd2, ls2, cv2, pl2, _ = views(s2.word)
+        # ---- stage 3: second products, DMA end ---------------------------------------------
+        hd2, ls2, _, _, _ = views(s2.word)
         op2 = hd2.opcode
         flags2 = Signal(_Flags)
-        dram_bad = Signal()
         m.d.comb += flags2.eq(s2_flags)
-        with m.Switch(op2):
+        with m.If(op2 == Opcode.CONV):
+            m.d.comb += flags2.field.eq(s2_flags.field | (p3 > c.line_buffer_words))
+        s3_valid, s3, s3_flags = pipe(3)
+        take3 = stage(s2_valid, s3_valid, s2, s3, flags2, s3_flags)
+        sat = (1 << sat_bits) - 1
+        p5_sat = Mux(p5 > sat, sat, p5[:sat_bits])
+        p6_sat = Mux(p6 > sat, sat, p6[:sat_bits])
+        mul5 = Signal(sat_bits + 16, name="mul5")
+        mul6 = Signal(sat_bits + 16, name="mul6")
+        s3_pixels = Signal(20)
+        dram_end = Signal(max(32, len(p2), 21) + 2)
+        s3_limit = Signal(17)
+        # size0 x word bytes is a shift: both word sizes are powers of two.
+        size_bytes = Mux(ls2.buffer == Buffer.PBUF, ls2.size0 << _log2(c.pbuf_word_bytes),
+                         ls2.size0 << _log2(c.word_bytes))
+        with m.If(take3):
+            m.d.sync += [mul5.eq(p5_sat * s2_b56), s3_pixels.eq(p2), s3_limit.eq(s2_limit),
+                         dram_end.eq(ls2.dram_addr + p2 + p3 + size_bytes)]
+            with m.If((op2 != Opcode.LOAD) & (op2 != Opcode.STORE)):
+                m.d.sync += mul6.eq(p6_sat * s2_b56)
+
+        # ---- stage 4: range compares, priority ---------------------------------------------
+        hd3, ls3, cv3, pl3, _ = views(s3.word)
+        op3 = hd3.opcode
+        flags3 = Signal(_Flags)
+        dram_bad = Signal()
+        m.d.comb += flags3.eq(s3_flags)
+        with m.Switch(op3):
             with m.Case(Opcode.LOAD, Opcode.STORE):
-                m.d.comb += [dram_bad.eq(dram_end > c.dram_bytes),
-                             flags2.buffer.eq(ls2.buf_addr + mul5 > s2_limit)]
+                m.d.comb += [dram_bad.eq(s3_flags.dram | (dram_end > c.dram_bytes)),
+                             flags3.buffer.eq(ls3.buf_addr + mul5 > s3_limit)]
             with m.Case(Opcode.CONV):
-                chunk_end = cv2.chunk_start + cv2.chunk_count
-                wbuf_end = cv2.wbuf_addr + (cv2.chunk_count << _log2(c.columns))
+                chunk_end = cv3.chunk_start + cv3.chunk_count
+                wbuf_end = cv3.wbuf_addr + (cv3.chunk_count << _log2(c.columns))
                 m.d.comb += [
-                    flags2.decode.eq(s2_flags.decode | (chunk_end > mul6)),
-                    flags2.buffer.eq((cv2.ibuf_addr + mul5 > c.ibuf_words)
+                    flags3.decode.eq(s3_flags.decode | (chunk_end > mul6)),
+                    flags3.buffer.eq((cv3.ibuf_addr + mul5 > c.ibuf_words)
                                      | (wbuf_end > c.wbuf_words)
-                                     | (cv2.acc_addr + s2_pixels > c.acc_words)
-                                     | (cv2.output & ((cv2.obuf_addr + s2_pixels > c.obuf_words)
-                                                      | (cv2.pbuf_addr + 1 > c.pbuf_words)))),
+                                     | (cv3.acc_addr + s3_pixels > c.acc_words)
+                                     | (cv3.output & ((cv3.obuf_addr + s3_pixels > c.obuf_words)
+                                                      | (cv3.pbuf_addr + 1 > c.pbuf_words)))),
                 ]
             with m.Case(Opcode.POOL):
-                m.d.comb += flags2.buffer.eq((pl2.ibuf_addr + mul5 > c.ibuf_words)
-                                             | (pl2.obuf_addr + mul6 > c.obuf_words))
+                m.d.comb += flags3.buffer.eq((pl3.ibuf_addr + mul5 > c.ibuf_words)
+                                             | (pl3.obuf_addr + mul6 > c.obuf_words))
         code, early = Signal(ErrorCode), Signal()
-        with m.If(s2.fault != ErrorCode.NONE):
-            m.d.comb += [code.eq(s2.fault), early.eq(1)]
-        with m.Elif(flags2.bad_opcode):
+        with m.If(s3.fault != ErrorCode.NONE):
+            m.d.comb += [code.eq(s3.fault), early.eq(1)]
+        with m.Elif(flags3.bad_opcode):
             m.d.comb += [code.eq(ErrorCode.ILLEGAL_OPCODE), early.eq(1)]
-        with m.Elif(flags2.decode):
+        with m.Elif(flags3.decode):
             m.d.comb += [code.eq(ErrorCode.ILLEGAL_FIELD), early.eq(1)]
-        with m.Elif(flags2.field):
+        with m.Elif(flags3.field):
             m.d.comb += code.eq(ErrorCode.ILLEGAL_FIELD)
-        with m.Elif(flags2.misaligned):
+        with m.Elif(flags3.misaligned):
             m.d.comb += code.eq(ErrorCode.MISALIGNED)
         with m.Elif(dram_bad):
             m.d.comb += code.eq(ErrorCode.DRAM_RANGE)
-        with m.Elif(flags2.buffer):
+        with m.Elif(flags3.buffer):
             m.d.comb += code.eq(ErrorCode.BUFFER_RANGE)
-        with m.Elif(flags2.token):
+        with m.Elif(flags3.token):
             m.d.comb += code.eq(ErrorCode.ILLEGAL_FIELD)
         with m.If(advance):
-            m.d.sync += [self.o.valid.eq(s2_valid), self.o.payload.word.eq(s2.word),
+            m.d.sync += [self.o.valid.eq(s3_valid), self.o.payload.word.eq(s3.word),
                          self.o.payload.code.eq(code), self.o.payload.early.eq(early)]
         return m
-
     def _stage1_rules(self, m, opcode, flags, reserved, hd, ls, cv, pl, ad) -> None:
         """Reserved bits, enum values, static rules, config field limits and token flags of
         one opcode."""

@@ -46,7 +46,7 @@ COUNTER_BITS = 32
 #: cycles from the `start` pulse to the first valid fetch request
 START_TO_FIRST_REQUEST = 2
 #: cycles from a fetched word on `fetch_words` to its instruction on an idle queue's unit
-#: stream: fetcher FIFO 2 + checker 3 + dispatch into the queue FIFO 2
+#: stream: fetcher FIFO 2 + checker CHECK_LATENCY (4) + dispatch into the queue FIFO 2
 WORD_TO_UNIT = 2 + CHECK_LATENCY + 2
 
 
@@ -84,11 +84,11 @@ class Controller(wiring.Component):
         dependency token.
 
     Latency: START_TO_FIRST_REQUEST = 2 cycles from `start` to the first request; WORD_TO_UNIT
-    = 7 cycles from a fetched word to its unit stream (idle queue, tokens there); `finish`
+    = 8 cycles from a fetched word to its unit stream (idle queue, tokens there); `finish`
     comes 1 cycle after the last `*_done` strobe (or 1 cycle after END is dispatched if all is
     idle then). Throughput: one instruction per cycle through fetch, check and dispatch; a
     program of N instructions + END with a 2-cycle memory and 1-cycle units is busy for
-    N + 12 cycles (tests/hw/controller/test_controller.py).
+    N + 13 cycles (tests/hw/controller/test_controller.py).
     """
 
     def __init__(self, *, config: AcceleratorConfig, request_words: int = 4,

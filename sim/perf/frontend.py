@@ -1,4 +1,4 @@
-"""The controller's front end: fetch, the three-stage checker and the dispatcher.
+"""The controller's front end: fetch, the four-stage checker and the dispatcher.
 
 Documented latencies (hw/controller/*.py) the model follows, times in cycles after the start
 pulse (cycle 0):
@@ -7,8 +7,9 @@ pulse (cycle 0):
     run <= 16 and no request is pending; it is valid the next cycle until the read DMA takes
     it (fetch has priority over LOADs there);
   - a word on `fetch_words` in cycle w can leave the fetcher FIFO in cycle w + 2 (f);
-  - the checker is a 3-stage lockstep pipeline: word k reaches its output 3 advancing cycles
-    after f_k; it stops while its output holds a word the dispatcher cannot place;
+  - the checker is a CHECK_LATENCY-stage (4) lockstep pipeline: word k reaches its output 4
+    advancing cycles after f_k; it stops while its output holds a word the dispatcher
+    cannot place;
   - the dispatcher writes word k into its queue in the cycle it is on the checker's output
     and the queue has room (fewer than queue_depth entries); END needs no room;
   - a queue entry written in cycle d can be taken by its unit from d + 2.
@@ -16,11 +17,13 @@ pulse (cycle 0):
 
 from __future__ import annotations
 
+from hw.controller.checker import CHECK_LATENCY
+
 __all__ = ["Frontend", "REQUEST_WORDS", "PREFETCH_WORDS", "CHECK_STAGES"]
 
 REQUEST_WORDS = 4
 PREFETCH_WORDS = 16
-CHECK_STAGES = 3
+CHECK_STAGES = CHECK_LATENCY
 
 
 class Frontend:
@@ -81,7 +84,7 @@ class Frontend:
         changed = True
         while changed:
             changed = False
-            low = None          # lower bound of o_j: o_j >= o_{j-1} + 1 and f_j + 3
+            low = None          # lower bound of o_j: o_j >= o_{j-1} + 1 and f_j + CHECK_STAGES
             for j in range(max(0, k - CHECK_STAGES), k):
                 if d[j] is not None:
                     low = d[j]
@@ -98,7 +101,7 @@ class Frontend:
         return t
 
     def output_time(self, k: int) -> int | None:
-        """o_k: 3 advancing cycles after f_k, plus the stalls of the words ahead that began
+        """o_k: CHECK_STAGES advancing cycles after f_k, plus the stalls of the words ahead that began
         after it entered; None until those words are dispatched."""
         fk = self.f[k]
         if fk is None:

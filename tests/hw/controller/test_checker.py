@@ -54,6 +54,14 @@ def _near(rng, limit: int) -> int:
     return limit + int(rng.integers(1, 3))
 
 
+def _stride(rng, wb: int, dram_bytes: int) -> int:
+    """A small stride mostly; sometimes one around the DRAM size, where the checker's
+    narrowed stride product hands over to its "stride past the DRAM" flag."""
+    if rng.random() < 0.8:
+        return wb * int(rng.integers(0, 9))
+    return max(0, dram_bytes + wb * int(rng.integers(-2, 3)) - int(rng.random() < 0.5) * dram_bytes // 2)
+
+
 def _legal_fields(rng, opcode: Opcode, c) -> dict[str, int]:
     """Field values that mostly pass decode, spread over the config limits."""
     buffers = {isa.Buffer.IBUF: c.ibuf_words, isa.Buffer.WBUF: c.wbuf_words,
@@ -69,7 +77,7 @@ def _legal_fields(rng, opcode: Opcode, c) -> dict[str, int]:
                 "buf_addr": max(0, buffers[buffer] - words + int(rng.integers(-3, 2))),
                 "dram_addr": wb * max(0, top - _near(rng, 40)) if rng.random() < 0.5
                 else wb * int(rng.integers(0, 64)),
-                "stride1": wb * int(rng.integers(0, 9)), "stride2": wb * int(rng.integers(0, 9))}
+                "stride1": _stride(rng, wb, c.dram_bytes), "stride2": _stride(rng, wb, c.dram_bytes)}
     if opcode in (Opcode.CONV, Opcode.POOL):
         kernel, stride = _near(rng, c.max_kernel), _near(rng, c.max_stride)
         groups = _near(rng, 3)
@@ -131,7 +139,8 @@ def random_word(rng, config) -> int:
     return word
 
 
-@pytest.mark.parametrize("name,count,seed", [("tiny", 1500, 1), ("default", 600, 2)])
+@pytest.mark.parametrize("name,count,seed", [("tiny", 1500, 1), ("default", 600, 2),
+                                              ("ulx3s-85f", 1500, 3)])
 def test_checker_matches_decode_and_check(name, count, seed):
     config = preset(name)
     rng = np.random.default_rng(seed)
@@ -142,17 +151,7 @@ def test_checker_matches_decode_and_check(name, count, seed):
     faults = [ErrorCode.NONE] * len(words)
     words.append(0)
     faults.append(ErrorCode.DRAM_RANGE)
-    dut = InstructionChecker(config=config)
-    payloads = [{"word": w, "fault": f} for w, f in zip(words, faults)]
-    got = []
-
-    async def source(ctx):
-        await feed(ctx, dut.i, payloads, gaps=0.3, seed=seed)
-
-    async def sink(ctx):
-        got.extend(await collect(ctx, dut.o, len(payloads), stalls=0.3, seed=seed + 1))
-
-    run_sim(dut, source, sink)
+    got = _run(config, [{"word": w, "fault": f} for w, f in zip(words, faults)], seed)
     codes = {}
     for word, fault, out in zip(words, faults, got):
         assert out.word == word
@@ -164,6 +163,51 @@ def test_checker_matches_decode_and_check(name, count, seed):
         ErrorCode.NONE, ErrorCode.ILLEGAL_OPCODE, ErrorCode.ILLEGAL_FIELD,
         ErrorCode.BUFFER_RANGE, ErrorCode.DRAM_RANGE, ErrorCode.MISALIGNED}
     assert (ErrorCode.ILLEGAL_FIELD, False) in codes and (ErrorCode.ILLEGAL_FIELD, True) in codes
+
+
+@pytest.mark.parametrize("name", ["tiny", "ulx3s-85f"])
+def test_checker_wide_extents(name):
+    """Extents far past every buffer and strides at and past the DRAM size, where the
+    checker saturates its products and narrows its stride multipliers: each word's code
+    still equals decode + check."""
+    config = preset(name)
+    wb = config.word_bytes
+    words = []
+    for k in range(10, 17):
+        words.append(isa.encode(isa.Load(buffer=isa.Buffer.IBUF, size0=1, count1=min(1 << k, 0xFFFF),
+                                         stride1=0, count2=1)))
+        words.append(isa.encode(isa.Load(buffer=isa.Buffer.IBUF, size0=3, count1=1 << (k - 2),
+                                         count2=4, stride2=0)))
+        side = 1 << (k // 2 + 1)
+        words.append(isa.encode(isa.Pool(kind=isa.PoolKind.MAX, in_h=2, in_w=2, groups=1,
+                                         kernel=1, stride=1, out_h=min(side, 1023),
+                                         out_w=min(side, 1023))))
+    for count in (1, 2, 3):
+        for stride in (config.dram_bytes - wb, config.dram_bytes, config.dram_bytes + wb,
+                       config.dram_bytes // 2, 2 * config.dram_bytes, 0xFFFFFFF8):
+            words.append(isa.encode(isa.Load(buffer=isa.Buffer.WBUF, size0=1, count1=count,
+                                             stride1=stride, count2=1)))
+            words.append(isa.encode(isa.Store(buffer=isa.Buffer.OBUF, size0=1, count1=1,
+                                              count2=count, stride2=stride)))
+    got = _run(config, [{"word": w, "fault": ErrorCode.NONE} for w in words], seed=5)
+    want = [expected_check(w, config) for w in words]
+    assert [(out.code, bool(out.early)) for out in got] == want
+    assert {code for code, _ in want} >= {ErrorCode.NONE, ErrorCode.BUFFER_RANGE,
+                                          ErrorCode.DRAM_RANGE}
+
+
+def _run(config, payloads, seed):
+    dut = InstructionChecker(config=config)
+    got = []
+
+    async def source(ctx):
+        await feed(ctx, dut.i, payloads, gaps=0.3, seed=seed)
+
+    async def sink(ctx):
+        got.extend(await collect(ctx, dut.o, len(payloads), stalls=0.3, seed=seed + 1))
+
+    run_sim(dut, source, sink)
+    return got
 
 
 def test_checker_latency_and_throughput():
@@ -182,7 +226,7 @@ def test_checker_latency_and_throughput():
             await ctx.tick()
 
     run_sim(dut, bench)
-    assert seen == list(range(CHECK_LATENCY, 8))   # first out at 3, then one per cycle
+    assert seen == list(range(CHECK_LATENCY, 8))   # first out at 4, then one per cycle
 
 
 @pytest.mark.parametrize("name", ["tiny", "default"])

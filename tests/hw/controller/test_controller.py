@@ -216,7 +216,7 @@ def test_dispatch_throughput_exact_cycles():
     """With a 2-cycle memory and single-cycle units that are always ready, the controller
     delivers one instruction per cycle: instruction k reaches its unit in cycle
     START_TO_FIRST_REQUEST + 2 + WORD_TO_UNIT + k, and a run of N instructions + END takes
-    N + 12 busy cycles (the last finishes one cycle after it starts, `busy` falls the cycle
+    N + 13 busy cycles (the last finishes one cycle after it starts, `busy` falls the cycle
     after that)."""
     n = 240
     program = [[load(), conv(), store()][k % 3] for k in range(n)] + [isa.End()]
@@ -224,7 +224,7 @@ def test_dispatch_throughput_exact_cycles():
     first = START_TO_FIRST_REQUEST + 2 + WORD_TO_UNIT
     assert WORD_TO_UNIT == 2 + CHECK_LATENCY + 2
     assert [e.cycle for e in result.started] == list(range(first, first + n))
-    assert result.cycles == result.wall_cycles == first + n + 1 == n + 12
+    assert result.cycles == result.wall_cycles == first + n + 1 == n + 13
     assert result.error is ErrorCode.NONE and result.waits == {q: 0 for q in Queue}
 
 
