@@ -161,12 +161,23 @@ class Top(wiring.Component):
         # Load unit writes: IBUF, WBUF and PBUF always take them; OBUF when the compute unit
         # is not writing it this cycle (compute never waits); LUT words go to the compute
         # unit's activation tables.
+        # The compute unit's OBUF writes reach the memory one edge late, from registers, so
+        # the load's OBUF arbitration (and the read DMA's RREADY behind it) is a register, not
+        # the compute datapath's valid chain (mode -> pooling/post-processing valid -> writer).
+        # Nothing reads a word that soon: `done` rises the cycle after the last write is
+        # accepted, and the STORE that reads it starts after that done's token.
         wr = load.wr.payload
         ibuf_w, wbuf_w, pbuf_w, obuf_w = (ibuf.write_port(), wbuf.write_port(),
                                           pbuf.write_port(), obuf.write_port())
+        compute_wr = memory.WritePort.Signature(addr_width=address_bits(c.obuf_words),
+                                                shape=lanes).create()
+        connect(m, compute.obuf_wr, compute_wr)
         compute_obuf = memory.WritePort.Signature(addr_width=address_bits(c.obuf_words),
-                                                  shape=lanes).create()
-        connect(m, compute.obuf_wr, compute_obuf)
+                                                  shape=lanes).create(path=("compute_obuf",))
+        m.d.sync += compute_obuf.en.eq(compute_wr.en)
+        with m.If(compute_wr.en):
+            m.d.sync += [compute_obuf.addr.eq(compute_wr.addr),
+                         compute_obuf.data.eq(compute_wr.data)]
         to = {b: load.wr.valid & (wr.buffer == b) for b in Buffer}
         for port, buf in ((ibuf_w, Buffer.IBUF), (wbuf_w, Buffer.WBUF), (pbuf_w, Buffer.PBUF)):
             m.d.comb += [port.en.eq(to[buf]), port.addr.eq(wr.addr),

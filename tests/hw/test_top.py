@@ -12,6 +12,7 @@ from hw.config import preset
 from hw.isa import Activation, ErrorCode, PoolKind
 from hw.lint import lint_verilog
 from sim.dram_model import DramTiming
+from sim.functional import FunctionalMachine
 from sim.program_run import run_program
 from sim.rtl_amaranth import run_amaranth
 from sim.rtl_verilator import top_verilog
@@ -108,3 +109,34 @@ def test_deadlock_is_reported_not_hung():
 
 def test_top_verilog_is_lint_clean():
     lint_verilog(top_verilog(TINY), "top")
+
+
+def test_load_into_obuf_beside_compute_writes():
+    """A LOAD into the output buffer while an ADD writes another part of it: the two share
+    the buffer's write port (compute first, one edge late; the load waits), and the DRAM
+    afterwards equals the functional model's."""
+    rng = np.random.default_rng(11)
+    wb, n, base = TINY.word_bytes, 96, 4096
+    program = [
+        isa.Load(buffer=isa.Buffer.IBUF, dram_addr=base, size0=n, count1=1, count2=1,
+                 push_next=True),
+        isa.Load(buffer=isa.Buffer.OBUF, buf_addr=n, dram_addr=base + n * wb, size0=3 * n,
+                 count1=1, count2=1, push_next=True),
+        isa.Add(a_addr=0, b_addr=0, count=n, obuf_addr=0, mult_a=1 << 13, mult_b=-(1 << 12),
+                shift=13, pop_prev=True),
+        isa.Add(a_addr=0, b_addr=1, count=1, obuf_addr=4 * n, mult_a=1, pop_prev=True,
+                push_next=True),
+        isa.Store(buffer=isa.Buffer.OBUF, dram_addr=8192, size0=4 * n + 1, count1=1, count2=1,
+                  pop_prev=True),
+        isa.End(),
+    ]
+    dram = np.zeros(TINY.dram_bytes, np.uint8)
+    code = isa.encode_program(program)
+    dram[:len(code)] = np.frombuffer(code, np.uint8)
+    dram[base:base + 4 * n * wb] = rng.integers(0, 256, 4 * n * wb, dtype=np.uint8)
+    model = FunctionalMachine(TINY, dram)
+    model.run(program)
+    result = run_amaranth(TINY, dram, program_address=0, program_length=len(program))
+    assert result.error is ErrorCode.NONE
+    np.testing.assert_array_equal(dram, model.dram)
+    assert dram[8192:8192 + (4 * n + 1) * wb].any()
