@@ -15,7 +15,8 @@ Ports:
   wr   drives its WritePort
   done Out(1)                             strobe: an intermediate pass's last sum is written
 
-Latency: 1 cycle from `i` to `o` (or to the write). Throughput: 1 pixel per cycle.
+Latency: 1 cycle from `i` to `o`; an intermediate pass's sum is written one edge later
+(`done` rises with its last write). Throughput: 1 pixel per cycle.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
@@ -88,15 +89,24 @@ class Accumulator(wiring.Component):
                          s1_last.eq(remaining == 1),
                          s1_partial.eq(self.i.payload)]
 
+        # The write goes out one edge after its sum, from registers (the sum's carry chains
+        # then end at fabric registers, not at the block RAM's data inputs). No read needs the
+        # sum earlier: within a pass the addresses increase, and the next pass's first read is
+        # issued no earlier than the cycle after the previous pass's last sum was formed (its
+        # cmd is taken once the pass is inactive), which is the write's cycle, served by the
+        # read port's transparency.
+        writes = s1_valid & ~s1_output
+        w_data = Signal(self.layout)
+        total = Signal(self.layout)
+        m.d.sync += [self.wr.en.eq(writes), self.done.eq(writes & s1_last)]
+        with m.If(writes):
+            m.d.sync += [self.wr.addr.eq(s1_addr), w_data.eq(total)]
         previous = data.View(self.layout, self.rd.data)
-        total = Cat((s1_partial[c] + Mux(s1_accumulate, previous[c], 0))[:self.config.acc_bits]
-                    for c in range(self.config.columns))
         m.d.comb += [
+            total.eq(Cat((s1_partial[c] + Mux(s1_accumulate, previous[c], 0))
+                         [:self.config.acc_bits] for c in range(self.config.columns))),
             self.o.valid.eq(s1_valid & s1_output),
             self.o.payload.eq(total),
-            self.wr.addr.eq(s1_addr),
-            self.wr.data.eq(total),
-            self.wr.en.eq(s1_valid & ~s1_output),
+            self.wr.data.eq(w_data),
         ]
-        m.d.sync += self.done.eq(s1_valid & ~s1_output & s1_last)
         return m
