@@ -233,6 +233,7 @@ class InstructionChecker(wiring.Component):
             m.d.sync += [self.o.valid.eq(s3_valid), self.o.payload.word.eq(s3.word),
                          self.o.payload.code.eq(code), self.o.payload.early.eq(early)]
         return m
+
     def _stage1_rules(self, m, opcode, flags, reserved, hd, ls, cv, pl, ad) -> None:
         """Reserved bits, enum values, static rules, config field limits and token flags of
         one opcode."""

@@ -101,8 +101,8 @@ class Frontend:
         return t
 
     def output_time(self, k: int) -> int | None:
-        """o_k: CHECK_STAGES advancing cycles after f_k, plus the stalls of the words ahead that began
-        after it entered; None until those words are dispatched."""
+        """o_k: CHECK_STAGES advancing cycles after f_k, plus the stalls of the words ahead
+        that began after it entered; None until those words are dispatched."""
         fk = self.f[k]
         if fk is None:
             return None

@@ -59,7 +59,8 @@ def _stride(rng, wb: int, dram_bytes: int) -> int:
     narrowed stride product hands over to its "stride past the DRAM" flag."""
     if rng.random() < 0.8:
         return wb * int(rng.integers(0, 9))
-    return max(0, dram_bytes + wb * int(rng.integers(-2, 3)) - int(rng.random() < 0.5) * dram_bytes // 2)
+    half = dram_bytes // 2 if rng.random() < 0.5 else 0
+    return max(0, dram_bytes - half + wb * int(rng.integers(-2, 3)))
 
 
 def _legal_fields(rng, opcode: Opcode, c) -> dict[str, int]:
@@ -77,7 +78,8 @@ def _legal_fields(rng, opcode: Opcode, c) -> dict[str, int]:
                 "buf_addr": max(0, buffers[buffer] - words + int(rng.integers(-3, 2))),
                 "dram_addr": wb * max(0, top - _near(rng, 40)) if rng.random() < 0.5
                 else wb * int(rng.integers(0, 64)),
-                "stride1": _stride(rng, wb, c.dram_bytes), "stride2": _stride(rng, wb, c.dram_bytes)}
+                "stride1": _stride(rng, wb, c.dram_bytes),
+                "stride2": _stride(rng, wb, c.dram_bytes)}
     if opcode in (Opcode.CONV, Opcode.POOL):
         kernel, stride = _near(rng, c.max_kernel), _near(rng, c.max_stride)
         groups = _near(rng, 3)
@@ -174,8 +176,8 @@ def test_checker_wide_extents(name):
     wb = config.word_bytes
     words = []
     for k in range(10, 17):
-        words.append(isa.encode(isa.Load(buffer=isa.Buffer.IBUF, size0=1, count1=min(1 << k, 0xFFFF),
-                                         stride1=0, count2=1)))
+        words.append(isa.encode(isa.Load(buffer=isa.Buffer.IBUF, size0=1,
+                                         count1=min(1 << k, 0xFFFF), stride1=0, count2=1)))
         words.append(isa.encode(isa.Load(buffer=isa.Buffer.IBUF, size0=3, count1=1 << (k - 2),
                                          count2=4, stride2=0)))
         side = 1 << (k // 2 + 1)
