@@ -251,7 +251,7 @@ PRESETS: dict[str, AcceleratorConfig] = {
         axi_data_bits=256),
     # Board presets (hw/boards/boards.py), each with a 64 KiB block-RAM DRAM stand-in beside
     # it; measured with `make synth BOARD=...` (docs/fpga.md has the numbers).
-    # ULX3S, LFE5U-85F: 156 MULT18X18D, 208 DP16KD. 8x8 fits (132 DSPs, 163 DP16KD); 16x16
+    # ULX3S, LFE5U-85F: 156 MULT18X18D, 208 DP16KD. 8x8 fits (126 DSPs, 163 DP16KD); 16x16
     # needs 256 array multipliers plus ~70 outside the array.
     "ulx3s-85f": AcceleratorConfig(
         name="ulx3s-85f", rows=8, columns=8, contexts=16, ibuf_words=4096, wbuf_words=2048,
