@@ -128,16 +128,15 @@ class InstructionChecker(wiring.Component):
 
         s1_valid, s1, s1_flags = pipe(1)
         take1 = stage(self.i.valid, s1_valid, self.i.payload, s1, flags0, s1_flags)
-        stride_bits = min(dram_bits, 32)
         a2, a3, a5, b5 = (Signal(16, name=n) for n in ("a2", "a3", "a5", "b5"))
-        b2, b3 = (Signal(max(stride_bits, 10), name=n) for n in ("b2", "b3"))
+        b2, b3 = (Signal(max(dram_bits, 10), name=n) for n in ("b2", "b3"))
         a6, b6 = Signal(10, name="a6"), Signal(10, name="b6")
         b56 = Signal(16, name="b56")
         s1_limit = Signal(17)
         with m.If(take1):
             with m.If(is_ls):
-                m.d.sync += [a2.eq(ls.count2 - 1), b2.eq(ls.stride2[:stride_bits]),
-                             a3.eq(ls.count1 - 1), b3.eq(ls.stride1[:stride_bits]),
+                m.d.sync += [a2.eq(ls.count2 - 1), b2.eq(ls.stride2[:dram_bits]),
+                             a3.eq(ls.count1 - 1), b3.eq(ls.stride1[:dram_bits]),
                              a5.eq(ls.size0), b5.eq(ls.count1), b56.eq(ls.count2)]
                 with m.Switch(ls.buffer):
                     for buf, words in buffer_words.items():
