@@ -56,13 +56,16 @@ class PostProcess(wiring.Component):
         No command pending, no pixel in flight, every result taken (a table write in
         progress shows as `lut.ready` low instead).
 
-    Latency 9 cycles from an accepted `i` to its `o.valid` (`LATENCY`): bias add, two partial
-    products, their sum, rounding shift, clamp, round/saturate with table read, table output
-    register, activation select, output FIFO. Throughput one pixel per clock, also across pass
+    Latency 10 cycles from an accepted `i` to its `o.valid` (`LATENCY`): input register, bias
+    add, two partial products, their sum, rounding shift, clamp, round/saturate with table
+    read, table output register, activation select, output FIFO. Throughput one pixel per clock, also across pass
     boundaries; `i.ready` never depends on `o.ready` (credit flow control, hw/pass_flow.py).
     """
 
     # Stages and why (10 ns at 100 MHz on ECP5):
+    #  0 input register with no logic before it: the pixel comes straight from the
+    #    accumulator's add of a block-RAM word (the ULX3S board's critical path ran through
+    #    both adds, 16.0 ns at commit bb596eb).
     #  1 acc + bias: a 33-bit carry chain (~17 CCU2C, ~4 ns).
     #  2 the 33x16 product as two partial products, (acc+bias)[16:33] (17-bit signed) x mult and
     #    (acc+bias)[0:16] (unsigned) x mult: each fits one 18x18 MULT18X18D (~5 ns plus routing;
@@ -75,7 +78,7 @@ class PostProcess(wiring.Component):
     # Measured on the default 16 columns (yowasp synth_ecp5 + nextpnr-ecp5 --85k, out of
     # context): 110 MHz after place and route, 32 MULT18X18D, 16 DP16KD, ~9.1k LUT4, ~6.3k FF;
     # the critical path is the pass-switch control of hw/pass_flow.py, 7.6 of its 9.1 ns routing.
-    DATAPATH_LATENCY = 4 + ActivationUnit.LATENCY
+    DATAPATH_LATENCY = 5 + ActivationUnit.LATENCY
     LATENCY = DATAPATH_LATENCY + 1
 
     def __init__(self, *, config: AcceleratorConfig) -> None:
@@ -113,13 +116,23 @@ class PostProcess(wiring.Component):
         # stage before holds a pixel (a convolution sends a pixel every ~36 cycles: computing
         # every cycle had been 7% of the Verilated model's time, docs/performance.md).
         valids = [Signal(name=f"valid{s}") for s in (1, 2, 3, 4)]
-        loads = [flow.dp_i.valid, *valids[:3]]
-        word = flow.dp_i.payload.params.pbuf_word
+        valid0 = Signal()
+        loads = [valid0, *valids[:3]]
+        # Stage 0: the pixel and the parameter fields it uses (bias, mult, shift per column).
+        pixel = Signal(cols * acc_bits)
+        word = Signal(64 * cols)
+        kind0 = Signal(Activation)
+        m.d.sync += valid0.eq(flow.dp_i.valid)
+        with m.If(flow.dp_i.valid):
+            m.d.sync += [pixel.eq(flow.dp_i.payload.data),
+                         kind0.eq(flow.dp_i.payload.params.activation)]
+            m.d.sync += [word[64 * c:64 * c + 54].eq(
+                flow.dp_i.payload.params.pbuf_word[64 * c:64 * c + 54]) for c in range(cols)]
         qs = []
         mult1 = Signal(16 * cols)
         shift1, shift2, shift3 = (Signal(6 * cols, name=f"shift{s}") for s in (1, 2, 3))
         for c in range(cols):
-            acc = flow.dp_i.payload.data[c * acc_bits:(c + 1) * acc_bits].as_signed()
+            acc = pixel[c * acc_bits:(c + 1) * acc_bits].as_signed()
             bias = word[64 * c:64 * c + 32].as_signed()
             total = Signal(signed(_SUM_BITS), name=f"sum{c}")
             with m.If(loads[0]):
@@ -151,7 +164,7 @@ class PostProcess(wiring.Component):
         with m.If(loads[2]):
             m.d.sync += shift3.eq(shift2)
         m.d.sync += [
-            kinds[0].eq(flow.dp_i.payload.params.activation), valids[0].eq(flow.dp_i.valid),
+            kinds[0].eq(kind0), valids[0].eq(valid0),
         ]
         for s in range(1, 4):
             m.d.sync += [kinds[s].eq(kinds[s - 1]), valids[s].eq(valids[s - 1])]

@@ -142,8 +142,8 @@ def timing_case(name: str, counts: list[int], ready_from: int = 0):
 @pytest.mark.parametrize("name", ["tiny", "default"])
 def test_latency_and_throughput_across_passes(name):
     """A command reaches the datapath 2 cycles after its handshake; pixels then enter one per
-    clock, also across the pass boundary, and leave exactly LATENCY = 9 cycles later."""
-    assert PostProcess.LATENCY == 9
+    clock, also across the pass boundary, and leave exactly LATENCY = 10 cycles later."""
+    assert PostProcess.LATENCY == 10
     accepted, delivered = timing_case(name, [7, 9])
     assert accepted == list(range(2, 2 + 16))
     assert delivered == [a + PostProcess.LATENCY for a in accepted]
