@@ -258,11 +258,12 @@ PRESETS: dict[str, AcceleratorConfig] = {
         pbuf_words=64, acc_words=2048, obuf_words=4096, line_buffer_words=512,
         axi_data_bits=64, dram_bytes=1 << 16),
     # OrangeCrab, LFE5U-25F: 28 MULT18X18D, 56 DP16KD (32 of them hold the DRAM stand-in).
-    # Does not fit even at 4x4, the smallest array: 56 MULT18X18D, 40 of them outside it.
+    # 4x4, the smallest array, with 30 of its 54 multipliers in LUTs (hw/boards/boards.py);
+    # acc_words 512 and line_buffer_words 128 bring the block RAMs to 55.
     "orangecrab-25f": AcceleratorConfig(
         name="orangecrab-25f", rows=4, columns=4, contexts=16, ibuf_words=2048,
-        wbuf_words=512, pbuf_words=16, acc_words=1024, obuf_words=1024,
-        line_buffer_words=256, axi_data_bits=32, dram_bytes=1 << 16),
+        wbuf_words=512, pbuf_words=16, acc_words=512, obuf_words=1024,
+        line_buffer_words=128, axi_data_bits=32, dram_bytes=1 << 16),
     # iCEBreaker, iCE40UP5K: 5280 logic cells, 8 DSPs, 30 EBR, 4 SPRAM; rows=4 is the smallest
     # array the config allows (axi_data_bits >= 32 must fit in one 4-byte buffer word). Does
     # not fit: synthesized for the UP5K it needs 25,525 LUTs, 56 DSPs and 169 EBR (docs/fpga.md).

@@ -14,7 +14,7 @@ from .activation import ActivationUnit, lut_write_layout
 from .config import AcceleratorConfig
 from .isa import Activation, AddLayout
 from .pass_flow import PassFlow
-from .systolic.ecp5_dsp import is_ecp5, registered_product
+from .systolic.ecp5_dsp import registered_product, uses_ecp5_dsps
 
 __all__ = ["EltwiseAdd", "eltwise_params_layout"]
 
@@ -104,7 +104,7 @@ class EltwiseAdd(wiring.Component):
         m.d.comb += [flow.hold.eq(~act.lut.ready), self.idle.eq(flow.idle)]
 
         pair, params = flow.dp_i.payload.data, flow.dp_i.payload.params
-        ecp5 = is_ecp5(platform)
+        ecp5 = uses_ecp5_dsps(platform)
         if not ecp5:
             # Generic operand registers (stage 1); the products below are stage 2.
             mult_a = Signal(signed(16), reset_less=True)

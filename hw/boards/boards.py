@@ -19,6 +19,9 @@ class Board:
     platform: Callable[[], object]
     nextpnr_args: tuple[str, ...]
     synth_args: tuple[str, ...] = ()
+    #: Accelerator modules (paths under the board's core, Yosys patterns) whose multipliers
+    #: are built in LUTs (Yosys `booth`) instead of DSPs: for a part with too few DSPs.
+    lut_multipliers: tuple[str, ...] = ()
 
 
 def _ulx3s_85f():
@@ -32,7 +35,18 @@ def _orangecrab_25f():
     from .platform_top import add_feather_uart
     platform = OrangeCrabR0_2_25FPlatform()
     add_feather_uart(platform)
+    # The array and element-wise products go to LUTs (ORANGECRAB_LUT_MULTIPLIERS below), so
+    # the PE and the element-wise unit must not instantiate MULT18X18D themselves.
+    platform.fabric_multipliers = True
     return platform
+
+
+# The LFE5U-25F has 28 MULT18X18D; the 4x4 machine has 54 multipliers (docs/fpga.md). These
+# 30 go to LUTs: the array's 16 int8 x int8 products, the element-wise unit's 8 int8 x int16
+# operand scalings and the compute unit's address and size products; the checker's,
+# pooling's, post-processing's and the store unit's 24 keep their DSPs.
+ORANGECRAB_LUT_MULTIPLIERS = (
+    "compute.core.array.pe_*", "compute.eltwise", "compute", "compute.tiles", "compute.window")
 
 
 def _icebreaker():
@@ -44,7 +58,8 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
     Board("ulx3s-85f", "ecp5", "LFE5U-85F-6BG381C", "ulx3s-85f", _ulx3s_85f,
           ("--85k", "--package", "CABGA381", "--speed", "6")),
     Board("orangecrab-25f", "ecp5", "LFE5U-25F-8MG285C", "orangecrab-25f", _orangecrab_25f,
-          ("--25k", "--package", "CSFBGA285", "--speed", "8")),
+          ("--25k", "--package", "CSFBGA285", "--speed", "8"),
+          lut_multipliers=ORANGECRAB_LUT_MULTIPLIERS),
     # -spram: the 64 KiB DRAM stand-in goes to two of the four 32 KiB SPRAMs (30 EBRs hold
     # only 15 KiB).
     Board("icebreaker-up5k", "ice40", "iCE40UP5K-SG48", "icebreaker-up5k", _icebreaker,

@@ -9,6 +9,7 @@ the clock.
 
 from amaranth import Elaboratable, Module
 from amaranth.build import Attrs
+from amaranth.lib import io
 from amaranth_boards.resources import UARTResource
 
 from .board_top import BoardTop, divisor_for
@@ -33,8 +34,11 @@ class PlatformTop(Elaboratable):
         m = Module()
         m.submodules.board = board = BoardTop(
             config=self.config, divisor=divisor_for(platform.default_clk_frequency, BAUD))
-        uart = platform.request("uart", 0)
-        m.d.comb += [board.uart_rx.eq(uart.rx.i), uart.tx.o.eq(board.uart_tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [board.uart_rx.eq(rx.i), tx.o.eq(board.uart_tx)]
         if "led" in {r.name for r in platform.resources.values()}:
-            m.d.comb += platform.request("led", 0).o.eq(board.irq)
+            m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+            m.d.comb += led.o.eq(board.irq)
         return m

@@ -10,19 +10,24 @@ DSP block.
 `registered_product(m, en=, a=, b=)` returns a signed(16) value: the product of the `a` and
 `b` (signed 8) sampled at the last two advances (cycles with `en` high): inputs registered at
 one advance, product registered at the next, the same 2-register timing as the generic
-held activation (`a_out`) / synchronous weight read / `product` registers of the PE. Only for ECP5 platforms
-(`platform.family == "ecp5"`): Amaranth cannot simulate the primitive, so the PE uses it only
-when elaborated for an ECP5 board (the simulators elaborate with no platform).
+held activation (`a_out`) / synchronous weight read / `product` registers of the PE. Only
+for ECP5 platforms that take DSP primitives (`uses_ecp5_dsps(platform)`): Amaranth cannot
+simulate the primitive, so the PE uses it only when elaborated for such a board (the
+simulators elaborate with no platform).
 """
 
 from amaranth import Signal, signed
 from amaranth.hdl import ClockSignal, Instance
 
-__all__ = ["registered_product", "is_ecp5"]
+__all__ = ["registered_product", "uses_ecp5_dsps"]
 
 
-def is_ecp5(platform) -> bool:
-    return getattr(platform, "family", None) == "ecp5"
+def uses_ecp5_dsps(platform) -> bool:
+    """Elaborating for an ECP5 platform that takes the explicit DSP primitives. A board whose
+    part has too few DSPs sets `platform.fabric_multipliers = True`: the generic multipliers
+    are then left for the synthesis flow to place (in LUTs, hw/boards/boards.py)."""
+    return (getattr(platform, "family", None) == "ecp5"
+            and not getattr(platform, "fabric_multipliers", False))
 
 
 def registered_product(m, *, en, a, b, width: int = 16):

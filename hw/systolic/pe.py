@@ -16,7 +16,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
-from .ecp5_dsp import is_ecp5, registered_product
+from .ecp5_dsp import registered_product, uses_ecp5_dsps
 
 __all__ = ["ProcessingElement", "PRODUCT_BITS", "psum_bits", "context_bits"]
 
@@ -109,7 +109,7 @@ class ProcessingElement(wiring.Component):
             write.addr.eq(self.w_addr),
             write.data.eq(self.w_data),
         ]
-        if is_ecp5(platform):
+        if uses_ecp5_dsps(platform):
             # The DSP's B input register is the weight read register (same timing: it holds
             # the old weight when written in the same cycle), its A register the held activation, its
             # output register `product` (hw/systolic/ecp5_dsp.py).
@@ -122,7 +122,7 @@ class ProcessingElement(wiring.Component):
         # that keeps the reset net off the R x C x ~40 pipeline flip-flops.
         a_out = Signal(signed(8), reset_less=True)
         psum_out = Signal.like(self.psum_out, reset_less=True)
-        if is_ecp5(platform):
+        if uses_ecp5_dsps(platform):
             product = registered_product(m, en=self.en, a=self.a_in, b=read.data)
         else:
             # The forwarded lane `a_out` is the activation held one advance beside the

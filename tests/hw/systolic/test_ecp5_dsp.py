@@ -11,7 +11,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-from hw.systolic.ecp5_dsp import is_ecp5, registered_product
+from hw.systolic.ecp5_dsp import registered_product, uses_ecp5_dsps
 from hw.systolic.pe import ProcessingElement
 
 
@@ -30,9 +30,17 @@ def test_ecp5_pe_uses_the_dsp_registers():
 
 
 def test_other_platforms_keep_the_generic_multiplier():
-    assert not is_ecp5(None) and not is_ecp5(ICEBreakerPlatform())
+    assert not uses_ecp5_dsps(None) and not uses_ecp5_dsps(ICEBreakerPlatform())
     assert "MULT18X18D" not in _pe_rtlil(None)
     assert "MULT18X18D" not in _pe_rtlil(ICEBreakerPlatform())
+
+
+def test_an_ecp5_board_with_fabric_multipliers_keeps_the_generic_multiplier():
+    platform = ULX3S_85F_Platform()
+    platform.fabric_multipliers = True
+    assert not uses_ecp5_dsps(platform)
+    text = _pe_rtlil(platform)
+    assert "MULT18X18D" not in text and text.count("cell $mul ") == 1
 
 
 def test_registered_product_checks_its_widths():
