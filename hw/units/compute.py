@@ -32,6 +32,7 @@ from amaranth.lib.wiring import In, Out, connect, flipped
 
 from hw.activation import lut_write_layout
 from hw.buffers.reader import BufferReader, RegisteredBufferReader
+from hw.compute.bit_fifo import BitFIFO
 from hw.compute.accumulator import Accumulator, acc_word_layout
 from hw.compute.buffer_writer import BufferWriter
 from hw.compute.linear_addresses import LinearAddressGenerator
@@ -190,8 +191,9 @@ class ComputeUnit(wiring.Component):
                      global_taps.last.eq(ibuf_reader.o.payload.tag[0]),
                      global_taps.end.eq(ibuf_reader.o.payload.tag[0])]
 
-        # The bank of each CONV pass in the window generator, in pass order.
-        m.submodules.banks = banks = SyncFIFO(width=1, depth=4)
+        # The bank of each CONV pass in the window generator, in pass order (head and level
+        # in registers: they gate the window generator's o.ready).
+        m.submodules.banks = banks = BitFIFO(depth=4)
 
         with m.Switch(mode):
             with m.Case(Mode.CONV):
