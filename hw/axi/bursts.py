@@ -136,12 +136,14 @@ class BurstGenerator(wiring.Component):
         # Counts are kept alongside their value minus one, so that no path adds or subtracts
         # twice in a row: the burst length (AXI len = beats - 1) and the distance to the next
         # page (page_beats - 1 - page offset = the offset's complement) need no carry chain.
-        def plan(rem, rem_m1, page, page_m1, final_row) -> list:
+        def plan(rem, rem_m1, page, page_m1, final_row, *, compare_rem=False) -> list:
             """The burst starting `page` beats before a page boundary with `rem` beats left
-            in its row (`final_row`: the descriptor's last row), as register updates."""
+            in its row (`final_row`: the descriptor's last row), as register updates.
+            `compare_rem`: decide the row end from `rem` rather than `rem_m1` (the same
+            answer, as rem >= 1), when `rem_m1` is the later of the two to settle."""
             big = page_m1 >= max_beats - 1
             cap, cap_m1 = Mux(big, max_beats, page), Mux(big, max_beats - 1, page_m1)
-            ends = rem_m1 <= cap_m1
+            ends = rem <= cap if compare_rem else rem_m1 <= cap_m1
             return [row_rem.eq(rem), row_rem_m1.eq(rem_m1), to_page.eq(page),
                     to_page_m1.eq(page_m1), beats.eq(Mux(ends, rem, cap)),
                     length.eq(Mux(ends, rem_m1, cap_m1)), row_end.eq(ends),
@@ -232,9 +234,11 @@ class BurstGenerator(wiring.Component):
             first_to_page_m1.eq(page_offset_m1(d.dram_addr)),
         ]
         with m.If(self.i.valid & self.i.ready):
+            # The row-end compare reads `size0 << beats_log2`; `size0 - 1` (a carry chain)
+            # only reaches the burst length, beside the compare rather than before it.
             m.d.sync += [active.eq(1), addr.eq(d.dram_addr), *plan(
                 first_row, first_row_m1, first_to_page_m1 + 1, first_to_page_m1,
-                (d.count1 == 1) & (d.count2 == 1)),
+                (d.count1 == 1) & (d.count2 == 1), compare_rem=True),
                 rows_last.eq(d.count1 == 1), row_next.eq(d.dram_addr + d.stride1),
                 plane_next.eq(d.dram_addr + d.stride2), row_beats.eq(first_row),
                 row_beats_m1.eq(first_row_m1), rows_left.eq(d.count1), planes_left.eq(d.count2),
