@@ -9,15 +9,12 @@ times longer). Running some benchmarks replaces their sections and keeps the oth
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from hw.config import PRESETS
+from systolica.provenance import provenance
 
 from .registry import Section
 
@@ -25,24 +22,6 @@ __all__ = ["FORMAT", "provenance", "section_record", "merge", "load", "save",
            "render_markdown", "format_cell"]
 
 FORMAT = 1
-_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _git(*args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=_ROOT, capture_output=True, text=True)
-    return done.stdout.strip() if done.returncode == 0 else ""
-
-
-def provenance() -> dict[str, Any]:
-    """Where and when: git commit, uncommitted changes, UTC date, cores, load, Python."""
-    return {
-        "git_commit": _git("rev-parse", "HEAD") or "unknown",
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus": os.cpu_count(),
-        "load_average": round(os.getloadavg()[0], 2),
-        "python": platform.python_version(),
-    }
 
 
 def _configs(rows: list[dict[str, Any]]) -> dict[str, Any]:

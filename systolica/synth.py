@@ -22,6 +22,7 @@ from pathlib import Path
 
 from hw.boards.boards import Board, board as find_board
 from hw.config import AcceleratorConfig, preset
+from systolica.provenance import provenance
 
 __all__ = ["Resource", "SynthReport", "RESOURCE_BELS", "parse_nextpnr_report",
            "parse_utilisation_log", "board_verilog", "run_synth", "write_reports",
@@ -60,6 +61,8 @@ class SynthReport:
     target_mhz: float
     seconds: dict[str, float] = field(default_factory=dict)
     error: str = ""                   #: why place and route stopped (a design that does not fit)
+    origin: dict = field(default_factory=dict)   #: systolica.provenance: commit, date, load
+    seed: int = 1                     #: nextpnr's placement seed
 
     @property
     def fits(self) -> bool:
@@ -179,6 +182,7 @@ def run_synth(name: str, *, out_dir: Path, config: AcceleratorConfig | None = No
     b = find_board(name)
     config = config or _config(b)
     target_mhz = target_mhz or config.clock_mhz
+    origin = provenance()         # at the start: the load the run began with
     out_dir.mkdir(parents=True, exist_ok=True)
     seconds = {}
     start = time.perf_counter()
@@ -219,7 +223,8 @@ def run_synth(name: str, *, out_dir: Path, config: AcceleratorConfig | None = No
     seconds["total"] = time.perf_counter() - start
     return SynthReport(board=name, part=b.part, config=config.to_dict(), resources=resources,
                        fmax_mhz=round(fmax, 2), target_mhz=target_mhz,
-                       seconds={k: round(v, 1) for k, v in seconds.items()}, error=error)
+                       seconds={k: round(v, 1) for k, v in seconds.items()}, error=error,
+                       origin=origin, seed=seed)
 
 
 def _count_ice40_ffs(netlist: Path) -> int:
@@ -253,4 +258,10 @@ def write_reports(report: SynthReport, out_dir: Path) -> None:
     text = markdown_table([report])
     if report.error:
         text += f"\nDoes not fit: {report.error}\n"
+    o = report.origin
+    if o:
+        dirty = " with uncommitted changes" if o.get("git_dirty") else ""
+        text += (f"\nCommit {o.get('git_commit', 'unknown')}{dirty}, placement seed "
+                 f"{report.seed}, {o.get('date', '')}, load average {o.get('load_average')} "
+                 f"at the start.\n")
     (out_dir / "report.md").write_text(text)

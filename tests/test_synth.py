@@ -94,6 +94,22 @@ def test_report_files_give_fit_shares_and_peak_gops(tmp_path):
     assert not failed.fits and "| - | - | no |" in text and "Does not fit: ERROR: no BELs" in text
 
 
+def test_reports_name_the_commit_and_seed_they_ran_on(tmp_path):
+    from systolica.provenance import provenance
+
+    resources, fmax = parse_nextpnr_report(ECP5_REPORT, "ecp5")
+    origin = provenance()
+    assert set(origin) >= {"git_commit", "git_dirty", "date", "load_average"}
+    report = SynthReport(board="ulx3s-85f", part="LFE5U-85F", config=preset("ulx3s-85f")
+                         .to_dict(), resources=resources, fmax_mhz=fmax, target_mhz=100.0,
+                         origin=origin, seed=3)
+    write_reports(report, tmp_path)
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["origin"]["git_commit"] == origin["git_commit"] and saved["seed"] == 3
+    assert f"Commit {origin['git_commit']}" in (tmp_path / "report.md").read_text()
+    assert "placement seed 3" in (tmp_path / "report.md").read_text()
+
+
 def test_every_board_has_its_preset():
     for name, b in BOARDS.items():
         assert preset(b.preset).name == name
