@@ -258,7 +258,8 @@ PRESETS: dict[str, AcceleratorConfig] = {
         pbuf_words=64, acc_words=2048, obuf_words=4096, line_buffer_words=512,
         axi_data_bits=64, dram_bytes=1 << 16),
     # OrangeCrab, LFE5U-25F: 28 MULT18X18D, 56 DP16KD (32 of them hold the DRAM stand-in).
-    # 4x4, the smallest array, with 30 of its 54 multipliers in LUTs (hw/boards/boards.py);
+    # 4x4, the smallest array, with the array's, element-wise unit's and compute unit's
+    # multipliers in LUTs (hw/boards/boards.py), 27 in DSPs;
     # acc_words 512 and line_buffer_words 128 bring the block RAMs to 55.
     "orangecrab-25f": AcceleratorConfig(
         name="orangecrab-25f", rows=4, columns=4, contexts=16, ibuf_words=2048,

@@ -58,8 +58,9 @@ class PostProcess(wiring.Component):
 
     Latency 10 cycles from an accepted `i` to its `o.valid` (`LATENCY`): input register, bias
     add, two partial products, their sum, rounding shift, clamp, round/saturate with table
-    read, table output register, activation select, output FIFO. Throughput one pixel per clock, also across pass
-    boundaries; `i.ready` never depends on `o.ready` (credit flow control, hw/pass_flow.py).
+    read, table output register, activation select, output FIFO. Throughput one pixel per
+    clock, also across pass boundaries; `i.ready` never depends on `o.ready` (credit flow
+    control, hw/pass_flow.py).
     """
 
     # Stages and why (10 ns at 100 MHz on ECP5):
