@@ -166,10 +166,9 @@ def yosys_script(b: Board) -> str:
     booth = []
     if b.lut_multipliers:
         selection = " ".join(f"{CORE_MODULE}.{path}/t:$mul" for path in b.lut_multipliers)
-        booth = ["hierarchy -top top", "proc", "opt -fast", "wreduce t:$mul",
-                 f"booth {selection}"]
+        booth = ["opt -fast", "wreduce t:$mul", f"booth {selection}"]
     return "; ".join([
-        "read_rtlil top.il", *booth, "proc", "flatten", "splitnets",
+        "read_rtlil top.il", "proc", *booth, "flatten", "splitnets",
         " ".join(["synth_" + b.family, "-top top", *b.synth_args]),
         "tee -o yosys_stat.txt stat", "write_json top.json"])
 
@@ -186,7 +185,7 @@ def run_synth(name: str, *, out_dir: Path, config: AcceleratorConfig | None = No
     out_dir.mkdir(parents=True, exist_ok=True)
     seconds = {}
     start = time.perf_counter()
-    platform = b.platform()
+    platform = b.make_platform()
     plan = platform.prepare(PlatformTop(config=config), name="top")
     (out_dir / "top.il").write_text(plan.files["top.il"])
     constraints = "top.lpf" if b.family == "ecp5" else "top.pcf"

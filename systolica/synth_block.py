@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     board = BOARDS[args.board]
     out_dir = Path(args.out_dir or Path("build") / "synth" / f"{args.board}-block")
     result = run_block_synth(preset(board.preset), device=board.nextpnr_args, out_dir=out_dir,
-                             platform=board.platform(), blocks=tuple(args.blocks),
+                             platform=board.make_platform(), blocks=tuple(args.blocks),
                              target_mhz=args.target_mhz, seed=args.seed)
     print(json.dumps(result, indent=2))
     return 0

@@ -137,7 +137,7 @@ def test_only_boards_short_of_dsps_build_multipliers_in_luts():
     assert f"{CORE_MODULE}.compute.core.array.pe_*/t:$mul" in booth.split()
     for name in ("ulx3s-85f", "icebreaker-up5k"):
         assert "booth" not in yosys_script(board(name))
-        assert not getattr(board(name).platform(), "fabric_multipliers", False)
+        assert not getattr(board(name).make_platform(), "fabric_multipliers", False)
 
 
 def test_orangecrab_lut_multipliers_select_modules_that_multiply():
@@ -147,7 +147,7 @@ def test_orangecrab_lut_multipliers_select_modules_that_multiply():
     from hw.boards.platform_top import PlatformTop
 
     b = board("orangecrab-25f")
-    text = b.platform().prepare(PlatformTop(config=preset(b.preset)), name="top").files["top.il"]
+    text = b.make_platform().prepare(PlatformTop(config=preset(b.preset)), name="top").files["top.il"]
     muls = {}
     for body in text.split("\nmodule ")[1:]:
         name = body.split("\n", 1)[0].strip().lstrip("\\")

@@ -23,6 +23,15 @@ class Board:
     #: are built in LUTs (Yosys `booth`) instead of DSPs: for a part with too few DSPs.
     lut_multipliers: tuple[str, ...] = ()
 
+    def make_platform(self):
+        """The board's amaranth-boards platform, ready to elaborate the accelerator for: with
+        LUT multipliers it sets `fabric_multipliers`, so the PE and the element-wise unit
+        leave their products to Yosys rather than instantiating MULT18X18D."""
+        platform = self.platform()
+        if self.lut_multipliers:
+            platform.fabric_multipliers = True
+        return platform
+
 
 def _ulx3s_85f():
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
@@ -35,9 +44,6 @@ def _orangecrab_25f():
     from .platform_top import add_feather_uart
     platform = OrangeCrabR0_2_25FPlatform()
     add_feather_uart(platform)
-    # The array and element-wise products go to LUTs (ORANGECRAB_LUT_MULTIPLIERS below), so
-    # the PE and the element-wise unit must not instantiate MULT18X18D themselves.
-    platform.fabric_multipliers = True
     return platform
 
 
