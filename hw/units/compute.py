@@ -288,14 +288,16 @@ class ComputeUnit(wiring.Component):
         all_sent = Signal()
 
         def send_all(*streams_and_payloads):
-            """Offer each command until accepted; `all_sent` is high in the cycle the last
-            outstanding one is accepted (or all were in earlier cycles)."""
+            """Offer each command until accepted; `all_sent` is high from the cycle after the
+            last one is accepted. It reads only the `sent` registers: the blocks' `ready`
+            signals (the writer's depends on its input stream) each reach one flip-flop,
+            not the issue FSM."""
             ok = Const(1)
             for index, (port, payload) in enumerate(streams_and_payloads):
                 m.d.comb += [port.valid.eq(~sent[index]), *_assign(port.payload, payload)]
                 with m.If(port.valid & port.ready):
                     m.d.sync += sent[index].eq(1)
-                ok = ok & (sent[index] | port.ready)
+                ok = ok & sent[index]
             m.d.comb += all_sent.eq(ok)
 
         new_mode = Signal(Mode)

@@ -3,8 +3,10 @@
 Issue FSM: an instruction accepted in cycle A (IDLE; the 8-entry order FIFO has room, and a
 change of mode waits for the done strobe of the last instruction) offers its block commands
 from A + 2 (CONV: a cycle to read the parameter word), A + 3 (POOL: the writer command after
-two size cycles, then one plane per cycle) or A + 1 (ADD). Each command is held until its
-block takes it; the next instruction is accepted the cycle after the last one is taken.
+two size cycles, then the planes in turn) or A + 1 (ADD). Each command is held until its
+block takes it; the issue FSM sees that from its `sent` registers, so the next step (the next
+POOL plane, the ADD addresses, the next instruction's acceptance) comes two cycles after the
+last command is taken.
 
 When blocks take a command:
   tile address generator  one cycle after the previous tile's last address; first address
@@ -238,7 +240,7 @@ class ComputeModel:
         sent = max(tiles, window, wload, acc)
         if x.output:
             sent = max(sent, self.writer_free)
-        self.ready = sent + 1
+        self.ready = sent + 2
         bank = self.bank
         self.bank ^= 1
         words = x.chunk_count * c.columns
@@ -301,7 +303,7 @@ class ComputeModel:
 
     def _pool(self, x, a: int) -> int:
         writer = max(a + 3, self.writer_free)
-        pt = writer + 1
+        pt = writer + 2
         last_out = NEVER
         if x.kind is PoolKind.GLOBAL_AVG:
             words = x.in_h * x.in_w
@@ -313,7 +315,7 @@ class ComputeModel:
                 self.tiles_free = end_tap + 1 - self.read_latency
                 self.pool_free = end_tap + 1
                 last_out = end_tap + self.pool_latency
-                pt = max(tiles, pool) + 1
+                pt = max(tiles, pool) + 2
         else:
             p = dict(kernel=x.kernel, stride=x.stride, pad_top=x.pad_top, in_h=x.in_h,
                      in_w=x.in_w, groups=1, out_w=x.out_w, out_h=x.out_h, chunk_start=0,
@@ -326,14 +328,16 @@ class ComputeModel:
                 end_tap = last + self.window_latency
                 self.pool_free = end_tap + 1
                 last_out = end_tap + self.pool_latency
-                pt = max(tiles, window, pool) + 1
+                pt = max(tiles, window, pool) + 2
         self.ready = pt
         self.writer_free = last_out
         return last_out + 2
 
     def _add(self, x, a: int) -> int:
         t = a + 1
-        sent = max(t, self.writer_free)
+        # both commands taken at max(t, writer_free); the addresses start one cycle later
+        # than the last acceptance would allow (the FSM reads its `sent` registers)
+        sent = max(t, self.writer_free) + 1
         # addresses a_0, b_0, a_1, ... one per cycle from sent + 1; IDLE after the last
         self.ready = sent + 2 + 2 * x.count - 1
         first_pair = sent + 1 + self.read_latency
