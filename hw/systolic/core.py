@@ -85,7 +85,10 @@ class SystolicCore(wiring.Component):
     last PE has read that chunk's weights: `rows + columns` advances after the cycle the
     release chunk was accepted (so, without stalls, a reload's first word is accepted
     exactly rows + columns cycles after the release chunk). `w_in.ready` and `i.ready`
-    depend on the bank field of their own payload.
+    depend on the bank field of their own payload: each selects one of two registers that
+    hold, per bank, "EMPTY" and "LOADED with room in the pipeline", formed from the next
+    bank states and skid flag (the same values one edge earlier), so a producer's `ready`
+    path is its own bank field and one LUT.
 
     A pass flags `release` on its last chunk; a pass whose successor on the same bank uses
     the same weights leaves it clear and the successor sends no load (a LOADED bank is
@@ -142,17 +145,29 @@ class SystolicCore(wiring.Component):
 
         skid = Signal(sums_layout(cfg), reset_less=True)
         skid_valid = Signal()
+        skid_valid_next = Signal()
         advance = Signal()
         m.d.comb += advance.eq(~skid_valid)
+        m.d.sync += skid_valid.eq(skid_valid_next)
 
         states = [Signal(BankState, name=f"bank{b}_state") for b in range(2)]
+        states_next = [Signal(BankState, name=f"bank{b}_state_next") for b in range(2)]
+        # Per bank: ~skid_valid & state == LOADED, and state == EMPTY, as registers.
+        takes_chunks = [Signal(name=f"bank{b}_takes_chunks") for b in range(2)]
+        takes_words = [Signal(name=f"bank{b}_takes_words", init=1) for b in range(2)]
+        for b in range(2):
+            m.d.comb += states_next[b].eq(states[b])
+            m.d.sync += [
+                states[b].eq(states_next[b]),
+                takes_chunks[b].eq(~skid_valid_next & (states_next[b] == BankState.LOADED)),
+                takes_words[b].eq(states_next[b] == BankState.EMPTY),
+            ]
         chunk, word = self.i.payload, self.w_in.payload
         take = Signal()
         m.d.comb += [
-            self.i.ready.eq(advance & (Mux(chunk.bank, states[1], states[0])
-                                       == BankState.LOADED)),
+            self.i.ready.eq(Mux(chunk.bank, takes_chunks[1], takes_chunks[0])),
             take.eq(self.i.valid & self.i.ready),
-            self.w_in.ready.eq(Mux(word.bank, states[1], states[0]) == BankState.EMPTY),
+            self.w_in.ready.eq(Mux(word.bank, takes_words[1], takes_words[0])),
         ]
 
         # ---- chunks through the array and the column adder -------------------------------
@@ -188,7 +203,7 @@ class SystolicCore(wiring.Component):
                 m.d.sync += column.eq(column + 1)
 
         # ---- bank handshake --------------------------------------------------------------
-        for b, state in enumerate(states):
+        for b, (state, state_next) in enumerate(zip(states, states_next)):
             # Advances left in DRAINING: the one that accepts the release chunk is advance 1,
             # the first one in DRAINING advance 2, so the bank turns EMPTY at the edge of
             # advance `last_read`, the last PE's read of that chunk's weights.
@@ -196,24 +211,27 @@ class SystolicCore(wiring.Component):
             with m.Switch(state):
                 with m.Case(BankState.EMPTY):
                     with m.If(w_take & (word.bank == b) & word.last):
-                        m.d.sync += state.eq(BankState.LOADED)
+                        m.d.comb += state_next.eq(BankState.LOADED)
                 with m.Case(BankState.LOADED):
                     with m.If(take & (chunk.bank == b) & chunk.release):
-                        m.d.sync += [state.eq(BankState.DRAINING),
-                                     drain.eq(array.last_read - 2)]
+                        m.d.comb += state_next.eq(BankState.DRAINING)
+                        m.d.sync += drain.eq(array.last_read - 2)
                 with m.Case(BankState.DRAINING):
                     with m.If(advance):
                         with m.If(drain == 0):
-                            m.d.sync += state.eq(BankState.EMPTY)
+                            m.d.comb += state_next.eq(BankState.EMPTY)
                         with m.Else():
                             m.d.sync += drain.eq(drain - 1)
 
         # ---- output register and skid register ---------------------------------------------
+        m.d.comb += skid_valid_next.eq(skid_valid)
         with m.If(~self.o.valid | self.o.ready):
             with m.If(skid_valid):
-                m.d.sync += [self.o.payload.eq(skid), self.o.valid.eq(1), skid_valid.eq(0)]
+                m.d.sync += [self.o.payload.eq(skid), self.o.valid.eq(1)]
+                m.d.comb += skid_valid_next.eq(0)
             with m.Else():
                 m.d.sync += [self.o.payload.eq(adder.sums), self.o.valid.eq(adder.done)]
         with m.Elif(adder.done):
-            m.d.sync += [skid.eq(adder.sums), skid_valid.eq(1)]
+            m.d.sync += skid.eq(adder.sums)
+            m.d.comb += skid_valid_next.eq(1)
         return m
