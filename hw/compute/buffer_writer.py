@@ -33,8 +33,11 @@ class BufferWriter(wiring.Component):
         active = Signal()
         addr = Signal(16)
         remaining = Signal.like(self.cmd.payload.count)
+        # remaining == 1, registered with it: the compare sat between the input stream's
+        # valid and `cmd.ready` (a path through the compute unit's mode mux).
+        on_last = Signal()
         write = active & self.i.valid
-        finishing = write & (remaining == 1)
+        finishing = write & on_last
         m.d.comb += [
             self.cmd.ready.eq(~active | finishing),
             self.i.ready.eq(active),
@@ -44,10 +47,12 @@ class BufferWriter(wiring.Component):
         ]
         m.d.sync += self.done.eq(finishing)
         with m.If(write):
-            m.d.sync += [addr.eq(addr + 1), remaining.eq(remaining - 1)]
+            m.d.sync += [addr.eq(addr + 1), remaining.eq(remaining - 1),
+                         on_last.eq(remaining == 2)]
             with m.If(finishing):
                 m.d.sync += active.eq(0)
         with m.If(self.cmd.ready & self.cmd.valid & (self.cmd.payload.count != 0)):
             m.d.sync += [active.eq(1), addr.eq(self.cmd.payload.base),
-                         remaining.eq(self.cmd.payload.count)]
+                         remaining.eq(self.cmd.payload.count),
+                         on_last.eq(self.cmd.payload.count == 1)]
         return m
