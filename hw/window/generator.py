@@ -306,7 +306,12 @@ class WindowGenerator(wiring.Component):
         pend_base = Signal(range(slots))
 
         m.d.comb += self.cmd.ready.eq(in_done & ~pend_valid & settled[2])
-        accept = self.cmd.valid & self.cmd.ready
+        # settled[2] means the cmd was offered and not taken in the cycle before, so by the
+        # stream rules (valid holds until the transfer) it is still offered: the transfer
+        # is formed from registers only, not from the producer's valid (the compute unit's
+        # FSM decode, in front of the load muxes of ~100 registers).
+        accept = Signal()
+        m.d.comb += accept.eq(self.cmd.ready)
         offered = self.cmd.valid & ~accept
         m.d.sync += [settled[0].eq(offered), settled[1].eq(settled[0] & offered),
                      settled[2].eq(settled[1] & offered)]
