@@ -92,6 +92,12 @@ class PassFlow(wiring.Component):
 
         take_in = self.i.valid & self.i.ready
         take_out = self.o.valid & self.o.ready
+        # The FIFO's r_rdy (level != 0) again as a flip-flop, formed from the next level:
+        # `o.valid` reaches the consumer's handshake (the output-buffer writer's last-word
+        # strobe) from a register instead of through the level compare.
+        holds = Signal()
+        written = out.w_en & out.w_rdy
+        m.d.sync += holds.eq(out.r_level + written - take_out != 0)
         m.d.comb += [
             self.cmd.ready.eq(~pending_valid),
             self.i.ready.eq(running & room & ~self.hold),
@@ -100,7 +106,7 @@ class PassFlow(wiring.Component):
             self.dp_i.payload.params.eq(active),
             out.w_en.eq(self.dp_o.valid),
             out.w_data.eq(self.dp_o.payload),
-            self.o.valid.eq(out.r_rdy),
+            self.o.valid.eq(holds),
             self.o.payload.eq(out.r_data),
             out.r_en.eq(self.o.ready),
             self.idle.eq(~pending_valid & ~running & (credits == 0)),
