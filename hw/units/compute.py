@@ -25,7 +25,7 @@ Ports:
   array_stall Out(1)   a chunk waits at the array (weights still loading, or results backed up)
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out, connect, flipped
@@ -283,22 +283,30 @@ class ComputeUnit(wiring.Component):
         plane_in = Signal(20)
         plane_base = Signal(16)
         pool_words = Signal(20)
-        sent = Signal(8)   # which of the current issue's commands were accepted
-
+        # One flip-flop per block command: set when the FSM enters a state that sends it,
+        # cleared when the block takes it. It is the command's `valid` (no state decode in
+        # front of the blocks' command transfers); the payloads are the state's.
+        ports = {"tiles": tiles.cmd, "window": window.cmd, "wload": wload.cmd,
+                 "acc": accumulator.cmd, "post": postprocess.cmd, "writer": writer.cmd,
+                 "pool": pooling.cmd, "eltwise": eltwise.cmd}
+        bit = {name: index for index, name in enumerate(ports)}
+        offer = Signal(len(ports))
+        for name, port in ports.items():
+            m.d.comb += port.valid.eq(offer[bit[name]])
+            with m.If(port.valid & port.ready):
+                m.d.sync += offer[bit[name]].eq(0)
+        # High from the cycle after the state's last command was taken: a block's `ready`
+        # (the writer's depends on its input stream) reaches one flip-flop, not the FSM.
         all_sent = Signal()
+        m.d.comb += all_sent.eq(offer == 0)
 
-        def send_all(*streams_and_payloads):
-            """Offer each command until accepted; `all_sent` is high from the cycle after the
-            last one is accepted. It reads only the `sent` registers: the blocks' `ready`
-            signals (the writer's depends on its input stream) each reach one flip-flop,
-            not the issue FSM."""
-            ok = Const(1)
-            for index, (port, payload) in enumerate(streams_and_payloads):
-                m.d.comb += [port.valid.eq(~sent[index]), *_assign(port.payload, payload)]
-                with m.If(port.valid & port.ready):
-                    m.d.sync += sent[index].eq(1)
-                ok = ok & sent[index]
-            m.d.comb += all_sent.eq(ok)
+        def mask(*names) -> int:
+            return sum(1 << bit[name] for name in names)
+
+        def send(**payloads):
+            """The payloads of this state's commands (offered while their `offer` bit is set)."""
+            for name, payload in payloads.items():
+                m.d.comb += _assign(ports[name].payload, payload)
 
         new_mode = Signal(Mode)
         m.d.comb += new_mode.eq(Mux(
@@ -311,7 +319,7 @@ class ComputeUnit(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.instr.valid & order.w_rdy & ((new_mode == mode) | idle)):
                     m.d.comb += self.instr.ready.eq(1)
-                    m.d.sync += [mode.eq(new_mode), sent.eq(0), conv.eq(_view(ConvLayout, word)),
+                    m.d.sync += [mode.eq(new_mode), conv.eq(_view(ConvLayout, word)),
                                  pool.eq(_view(PoolLayout, word)), add.eq(_view(AddLayout, word))]
                     with m.Switch(opcode):
                         with m.Case(Opcode.CONV):
@@ -319,11 +327,16 @@ class ComputeUnit(wiring.Component):
                         with m.Case(Opcode.POOL):
                             m.next = "POOL_SIZE"
                         with m.Default():
+                            m.d.sync += offer.eq(mask("eltwise", "writer"))
                             m.next = "ADD"
             with m.State("CONV_PARAMS"):
                 # One cycle to read the parameter word and form the pixel count.
                 m.d.comb += [self.pbuf_rd.addr.eq(conv.pbuf_addr), self.pbuf_rd.en.eq(1)]
-                m.d.sync += pixels.eq(conv.out_h * conv.out_w)
+                m.d.sync += [pixels.eq(conv.out_h * conv.out_w),
+                             offer.eq(Mux(conv.output,
+                                          mask("tiles", "window", "wload", "acc", "post",
+                                               "writer"),
+                                          mask("tiles", "window", "wload", "acc")))]
                 m.next = "CONV"
             with m.State("CONV"):
                 m.d.comb += self.pbuf_rd.en.eq(0)
@@ -337,20 +350,14 @@ class ComputeUnit(wiring.Component):
                 m.d.comb += [post_cmd.params.pbuf_word.eq(self.pbuf_rd.data),
                              post_cmd.params.activation.eq(conv.activation),
                              post_cmd.count.eq(pixels)]
-                commands = [
-                    (tiles.cmd, {"base": conv.ibuf_addr, "in_h": conv.in_h, "in_w": conv.in_w,
-                                 "groups": conv.in_groups}),
-                    (window.cmd, window_cmd),
-                    (wload.cmd, {"base": conv.wbuf_addr,
-                                 "count": conv.chunk_count * c.columns, "tag": bank}),
-                    (accumulator.cmd, {"acc_addr": conv.acc_addr, "pixels": pixels,
-                                       "accumulate": conv.accumulate, "output": conv.output}),
-                ]
-                with m.If(conv.output):
-                    send_all(*commands, (postprocess.cmd, post_cmd),
-                             (writer.cmd, {"base": conv.obuf_addr, "count": pixels}))
-                with m.Else():
-                    send_all(*commands)
+                send(tiles={"base": conv.ibuf_addr, "in_h": conv.in_h, "in_w": conv.in_w,
+                            "groups": conv.in_groups},
+                     window=window_cmd,
+                     wload={"base": conv.wbuf_addr, "count": conv.chunk_count * c.columns,
+                            "tag": bank},
+                     acc={"acc_addr": conv.acc_addr, "pixels": pixels,
+                          "accumulate": conv.accumulate, "output": conv.output},
+                     post=post_cmd, writer={"base": conv.obuf_addr, "count": pixels})
                 m.d.comb += [banks.w_data.eq(bank),
                              banks.w_en.eq(window.cmd.valid & window.cmd.ready)]
                 with m.If(all_sent):
@@ -363,38 +370,39 @@ class ComputeUnit(wiring.Component):
                              pool_words.eq(pool.out_h * pool.out_w)]
                 m.next = "POOL_WORDS"
             with m.State("POOL_WORDS"):
-                m.d.sync += pool_words.eq(pool_words * pool.groups)
+                m.d.sync += [pool_words.eq(pool_words * pool.groups),
+                             offer.eq(mask("writer"))]
                 m.next = "POOL_WRITER"
+            plane_commands = Mux(pool.kind == PoolKind.GLOBAL_AVG, mask("tiles", "pool"),
+                                 mask("tiles", "pool", "window"))
             with m.State("POOL_WRITER"):
-                send_all((writer.cmd, {"base": pool.obuf_addr, "count": pool_words}))
+                send(writer={"base": pool.obuf_addr, "count": pool_words})
                 with m.If(all_sent):
-                    m.d.sync += sent.eq(0)
+                    m.d.sync += offer.eq(plane_commands)
                     m.next = "POOL_PLANE"
             with m.State("POOL_PLANE"):
                 # One window-generator (or global) pass per channel block.
                 tile_cmd = {"base": plane_base, "in_h": pool.in_h, "in_w": pool.in_w,
                             "groups": 1}
                 pool_cmd = {"kind": pool.kind, "mult": pool.mult, "shift": pool.shift}
-                with m.If(pool.kind == PoolKind.GLOBAL_AVG):
-                    send_all((tiles.cmd, tile_cmd), (pooling.cmd, pool_cmd))
-                with m.Else():
-                    send_all((tiles.cmd, tile_cmd), (pooling.cmd, pool_cmd), (window.cmd, {
-                        "in_h": pool.in_h, "in_w": pool.in_w, "groups": 1,
-                        "kernel": pool.kernel, "stride": pool.stride,
-                        "pad_top": pool.pad_top, "pad_left": pool.pad_left,
-                        "out_h": pool.out_h, "out_w": pool.out_w, "chunk_start": 0,
-                        "chunk_count": pool.kernel * pool.kernel}))
+                send(tiles=tile_cmd, pool=pool_cmd, window={
+                    "in_h": pool.in_h, "in_w": pool.in_w, "groups": 1,
+                    "kernel": pool.kernel, "stride": pool.stride,
+                    "pad_top": pool.pad_top, "pad_left": pool.pad_left,
+                    "out_h": pool.out_h, "out_w": pool.out_w, "chunk_start": 0,
+                    "chunk_count": pool.kernel * pool.kernel})
                 with m.If(all_sent):
-                    m.d.sync += [sent.eq(0), group.eq(group + 1),
-                                 plane_base.eq(plane_base + plane_in)]
+                    m.d.sync += [group.eq(group + 1), plane_base.eq(plane_base + plane_in)]
                     with m.If(group == pool.groups - 1):
                         m.d.comb += [order.w_en.eq(1), order.w_data.eq(0)]
                         m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += offer.eq(plane_commands)
             with m.State("ADD"):
-                send_all((eltwise.cmd, {"params": {
+                send(eltwise={"params": {
                     "mult_a": add.mult_a, "mult_b": add.mult_b, "shift": add.shift,
-                    "activation": add.activation}, "count": add.count}),
-                    (writer.cmd, {"base": add.obuf_addr, "count": add.count}))
+                    "activation": add.activation}, "count": add.count},
+                    writer={"base": add.obuf_addr, "count": add.count})
                 with m.If(all_sent):
                     m.d.sync += [add_addr.eq(add.a_addr), add_b_addr.eq(add.b_addr),
                                  add_phase.eq(0), add_left.eq(add.count)]
