@@ -6,8 +6,10 @@ of the buffer word it moves: word `(i2*count1 + i1)*size0 + i0` lives at DRAM by
 `dram_addr + i2*stride2 + i1*stride1 + i0*word_bytes`, for i0 < size0, i1 < count1,
 i2 < count2. Each row (fixed i1, i2) is contiguous: `size0 << beats_log2` bus beats.
 
-`BurstGenerator` cuts every row into INCR bursts of at most `max_burst_beats` beats that never
-cross a 4 KiB boundary (AXI forbids it) and emits them in order.
+`BurstGenerator` cuts every row into INCR bursts that never cross a block of
+`min(max_burst_beats, beats per 4 KiB)` beats aligned to its size -- so never a 4 KiB boundary
+(AXI forbids it) -- and emits them in order: a row's first burst runs to the end of its block
+(or the row), the next ones are whole blocks, the last one the rest.
 
 Requirements on a descriptor (the controller's decoder checks them, as `isa.check` does):
 size0, count1, count2 >= 1; dram_addr, stride1 and stride2 multiples of the word size; the
@@ -108,9 +110,13 @@ class BurstGenerator(wiring.Component):
 
     Timing: the current burst's length, whether it ends its row and whether it is the
     descriptor's last are registers, computed when the burst's state is loaded (descriptor
-    accepted, or the previous burst left) from registers only. The distance to the next
-    4 KiB page and the next row's and plane's start addresses are registers too, so loading
-    a burst is one add or subtract, a compare and a mux deep.
+    accepted, or the previous burst left) from registers only. Within a row the next burst is
+    the next block: its row-end flag and length are bits of the registered span (beats from
+    the block's start to the row's last beat), with no arithmetic in front of them; a new
+    row's first burst is one add (its block offset + the row's beats - 1) and a zero test of
+    the sum's high bits deep. (Splitting at the page and at max_burst_beats from the row's
+    start instead put two subtracts and two compares in series: the OrangeCrab 25F's
+    critical path at dbbecd2, 12.2 ns.)
     """
 
     def __init__(self, *, data_bits: int, max_burst_beats: int) -> None:
@@ -131,31 +137,16 @@ class BurstGenerator(wiring.Component):
         size_log2 = (self.data_bits // 8).bit_length() - 1
         page_beats = 4096 >> size_log2
         row_bits = 16 + MAX_BEATS_LOG2
-        max_beats = self.max_burst_beats
-
-        # Counts are kept alongside their value minus one, so that no path adds or subtracts
-        # twice in a row: the burst length (AXI len = beats - 1) and the distance to the next
-        # page (page_beats - 1 - page offset = the offset's complement) need no carry chain.
-        def plan(rem, rem_m1, page, page_m1, final_row, *, compare_rem=False) -> list:
-            """The burst starting `page` beats before a page boundary with `rem` beats left
-            in its row (`final_row`: the descriptor's last row), as register updates.
-            `compare_rem`: decide the row end from `rem` rather than `rem_m1` (the same
-            answer, as rem >= 1), when `rem_m1` is the later of the two to settle."""
-            big = page_m1 >= max_beats - 1
-            cap, cap_m1 = Mux(big, max_beats, page), Mux(big, max_beats - 1, page_m1)
-            ends = rem <= cap if compare_rem else rem_m1 <= cap_m1
-            return [row_rem.eq(rem), row_rem_m1.eq(rem_m1), to_page.eq(page),
-                    to_page_m1.eq(page_m1), beats.eq(Mux(ends, rem, cap)),
-                    length.eq(Mux(ends, rem_m1, cap_m1)), row_end.eq(ends),
-                    last.eq(ends & final_row), last_row.eq(final_row)]
+        # Bursts never cross a block of `block` beats (a power of two dividing the 4 KiB
+        # page), so a row's bursts are: up to the first block boundary, whole blocks, the
+        # rest. `block_log2` bits of the beat address are the offset in the block.
+        block = min(self.max_burst_beats, page_beats)
+        k = block.bit_length() - 1
 
         active = Signal()
         addr = Signal(32)
         row_next = Signal(32)          # the current row's start + stride1
         plane_next = Signal(32)        # the current plane's start + stride2
-        row_rem = Signal(row_bits)     # beats left in the current row
-        row_rem_m1 = Signal(row_bits)
-        row_beats = Signal(row_bits)
         row_beats_m1 = Signal(row_bits)
         rows_left = Signal(16)         # rows left in the plane, this one included
         planes_left = Signal(16)
@@ -164,15 +155,26 @@ class BurstGenerator(wiring.Component):
         stride2 = Signal(32)
         beats_log2 = Signal(3)
         tag = Signal(4)
-        # The current burst, registered with the state above.
-        to_page = Signal(range(page_beats + 1))   # beats from addr to the next page
-        to_page_m1 = Signal(range(page_beats))
-        beats = Signal(range(max_beats + 1))
+        # The current burst, registered with the state above. `span`: beats from the current
+        # block's start to the row's last beat (the burst ends the row when span < block).
+        span = Signal(row_bits + 1)
         length = Signal(8)
         row_end = Signal()
         last = Signal()
         last_row = Signal()       # rows_left == 1 and planes_left == 1
         rows_last = Signal()           # rows_left == 1
+
+        def offset(address: Value) -> Value:
+            """Beats from the start of `address`'s block."""
+            return address[size_log2:size_log2 + k]
+
+        def row_start(address: Value, span_value: Value, ends: Value, length_end: Value,
+                      final_row: Value) -> list:
+            """The first burst of a row at `address` (register updates): it ends the row
+            (`ends`, its length - 1 then `length_end`) or runs to the block's end."""
+            return [addr.eq(address), span.eq(span_value), row_end.eq(ends),
+                    length.eq(Mux(ends, length_end, (~offset(address)).as_unsigned())),
+                    last.eq(ends & final_row), last_row.eq(final_row)]
 
         advance = Signal()
         m.d.comb += [
@@ -187,60 +189,57 @@ class BurstGenerator(wiring.Component):
             self.busy.eq(active),
         ]
 
-        def page_offset_m1(address: Value) -> Value:
-            """page_beats - 1 - (beats from the page start to `address`)."""
-            return (~address[size_log2:12]).as_unsigned()
-
         # The next row's start is a register (`row_next` or `plane_next`), chosen by a
         # register; the case below is chosen by registers and `o.ready` only.
         new_row = Signal(32)
-        new_to_page_m1 = Signal.like(to_page_m1)
+        new_span = Signal.like(span)
         m.d.comb += [new_row.eq(Mux(rows_last, plane_next, row_next)),
-                     new_to_page_m1.eq(page_offset_m1(new_row))]
+                     new_span.eq(offset(new_row) + row_beats_m1)]
+        new_ends = new_span[k:] == 0
         with m.If(advance):
             with m.If(~row_end):
-                page_end = to_page == beats
-                m.d.sync += [addr.eq(addr + (beats << size_log2)), *plan(
-                    row_rem - beats, row_rem_m1 - beats,
-                    Mux(page_end, page_beats, to_page - beats),
-                    Mux(page_end, page_beats - 1, to_page_m1 - beats), last_row)]
+                # The next block: its burst ends the row when span - block < block; every
+                # value here is a register, a constant or one increment.
+                ends = span[k + 1:] == 0
+                block_bits = size_log2 + k
+                m.d.sync += [
+                    addr.eq(((addr >> block_bits) + 1) << block_bits),
+                    span.eq(span - block), row_end.eq(ends),
+                    length.eq(Mux(ends, span[:k], block - 1)), last.eq(ends & last_row)]
             with m.Elif(~rows_last):
-                m.d.sync += [addr.eq(new_row), *plan(
-                    row_beats, row_beats_m1, new_to_page_m1 + 1, new_to_page_m1,
-                    (rows_left == 2) & (planes_left == 1)),
-                    rows_last.eq(rows_left == 2),
-                    row_next.eq(new_row + stride1), rows_left.eq(rows_left - 1)]
+                m.d.sync += [*row_start(new_row, new_span, new_ends, row_beats_m1,
+                                        (rows_left == 2) & (planes_left == 1)),
+                             rows_last.eq(rows_left == 2),
+                             row_next.eq(new_row + stride1), rows_left.eq(rows_left - 1)]
             with m.Elif(~last):
-                m.d.sync += [addr.eq(new_row), *plan(
-                    row_beats, row_beats_m1, new_to_page_m1 + 1, new_to_page_m1,
-                    (count1 == 1) & (planes_left == 2)),
-                    rows_last.eq(count1 == 1),
-                    row_next.eq(new_row + stride1), plane_next.eq(new_row + stride2),
-                    rows_left.eq(count1), planes_left.eq(planes_left - 1)]
+                m.d.sync += [*row_start(new_row, new_span, new_ends, row_beats_m1,
+                                        (count1 == 1) & (planes_left == 2)),
+                             rows_last.eq(count1 == 1),
+                             row_next.eq(new_row + stride1), plane_next.eq(new_row + stride2),
+                             rows_left.eq(count1), planes_left.eq(planes_left - 1)]
             with m.Else():
                 m.d.sync += active.eq(0)
 
         # The descriptor's first burst, computed whether or not it is accepted (so that
         # `i.ready` only chooses the registers' inputs, after the arithmetic).
         d = self.i.payload
-        first_row = Signal(row_bits)
         first_row_m1 = Signal(row_bits)
-        first_to_page_m1 = Signal.like(to_page_m1)
+        reach = Signal(row_bits + 1)     # offset + size0 << beats_log2 = span + 1
         m.d.comb += [
-            first_row.eq(d.size0 << d.beats_log2),
             # size0 << b minus one, without a carry chain after the shift
             first_row_m1.eq(((d.size0 - 1) << d.beats_log2)
                             | ((Const(1, 1 << 3) << d.beats_log2) - 1)),
-            first_to_page_m1.eq(page_offset_m1(d.dram_addr)),
+            reach.eq(offset(d.dram_addr) + (d.size0 << d.beats_log2)),
         ]
+        # span < block, i.e. reach <= block, from the sum's bits (no compare after the add;
+        # `size0 - 1` only reaches the length, beside it)
+        first_ends = (reach[k + 1:] == 0) & (~reach[k] | (reach[:k] == 0))
         with m.If(self.i.valid & self.i.ready):
-            # The row-end compare reads `size0 << beats_log2`; `size0 - 1` (a carry chain)
-            # only reaches the burst length, beside the compare rather than before it.
-            m.d.sync += [active.eq(1), addr.eq(d.dram_addr), *plan(
-                first_row, first_row_m1, first_to_page_m1 + 1, first_to_page_m1,
-                (d.count1 == 1) & (d.count2 == 1), compare_rem=True),
+            m.d.sync += [active.eq(1), *row_start(
+                d.dram_addr, reach - 1, first_ends, first_row_m1,
+                (d.count1 == 1) & (d.count2 == 1)),
                 rows_last.eq(d.count1 == 1), row_next.eq(d.dram_addr + d.stride1),
-                plane_next.eq(d.dram_addr + d.stride2), row_beats.eq(first_row),
+                plane_next.eq(d.dram_addr + d.stride2),
                 row_beats_m1.eq(first_row_m1), rows_left.eq(d.count1), planes_left.eq(d.count2),
                 count1.eq(d.count1), stride1.eq(d.stride1), stride2.eq(d.stride2),
                 beats_log2.eq(d.beats_log2), tag.eq(d.tag)]

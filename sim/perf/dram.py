@@ -1,7 +1,7 @@
 """The DMA engines against the DRAM model (sim/dram_model.py), at burst granularity.
 
-Both channels follow hw/axi/bursts.py: a descriptor's rows become INCR bursts of at most
-`max_burst_beats` beats that never cross a 4 KiB page, one burst per cycle from the cycle
+Both channels follow hw/axi/bursts.py: a descriptor's rows become INCR bursts within aligned
+blocks of min(max_burst_beats, beats per 4 KiB) beats, one burst per cycle from the cycle
 after the descriptor is accepted; the next descriptor is accepted in the cycle its
 predecessor's last burst leaves.
 
@@ -33,24 +33,19 @@ PAGE = 4096
 
 def bursts_of(config: AcceleratorConfig, dram_addr: int, size0: int, count1: int, stride1: int,
               count2: int, stride2: int, word_bytes: int) -> list[int]:
-    """Beats of every burst of a descriptor, in order."""
+    """Beats of every burst of a descriptor, in order: each row up to its first block
+    boundary, whole blocks, the rest (blocks of min(max_burst_beats, beats per 4 KiB) beats,
+    aligned to their size)."""
     bus = config.axi_data_bytes
     row_beats = size0 * word_bytes // bus
-    page_beats = PAGE // bus
-    cap = config.max_burst_beats
-    if count1 == 1 and count2 == 1 and dram_addr % PAGE + row_beats * bus <= PAGE:
-        return [cap] * (row_beats // cap) + ([row_beats % cap] if row_beats % cap else [])
+    block = min(config.max_burst_beats, PAGE // bus)
     out = []
     for i2 in range(count2):
         for i1 in range(count1):
-            addr = dram_addr + i2 * stride2 + i1 * stride1
-            left = row_beats
-            while left:
-                to_page = page_beats - (addr % PAGE) // bus
-                beats = min(left, cap, to_page)
-                out.append(beats)
-                left -= beats
-                addr += beats * bus
+            offset = (dram_addr + i2 * stride2 + i1 * stride1) // bus % block
+            first = min(row_beats, block - offset)
+            rest = row_beats - first
+            out += [first] + [block] * (rest // block) + ([rest % block] if rest % block else [])
     return out
 
 

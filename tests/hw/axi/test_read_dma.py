@@ -9,6 +9,7 @@ from hw.axi.read_dma import ReadDMA
 from hw.axi.signatures import AXIResp
 from hw.config import preset
 from hw.lint import lint_verilog, to_verilog
+from sim.perf.dram import bursts_of
 from tests.hw.axi.axi_model import AXI4Memory
 from tests.hw.axi.dma_cases import descriptor_payload, random_descriptor, word_offsets
 from tests.streams import put
@@ -105,13 +106,16 @@ def test_bursts_split_at_4k_and_max_length():
     row = {"size0": 40, "count1": 2, "stride1": 4096, "count2": 1, "stride2": 0}
     jobs = [({**row, "dram_addr": 4096 - 3 * beat}, beat),           # crosses 4 KiB per row
             ({**row, "size0": 16, "dram_addr": 64}, beat),             # exactly one burst
-            ({**row, "size0": 17, "dram_addr": 64, "count1": 1}, beat)]  # one beat past
+            ({**row, "size0": 17, "dram_addr": 64, "count1": 1}, beat),  # one beat past
+            ({**row, "size0": 20, "dram_addr": 84, "count1": 1}, beat)]  # mid-block start
     words, slave, _ = run_reads(config, jobs, memory, latency=4, stall=0.2)
     check_words(jobs, memory, words)
     lengths = [(addr, length + 1) for _, addr, length in slave.ar_log]
     assert lengths == [(4084, 3), (4096, 16), (4160, 16), (4224, 5),
                        (8180, 3), (8192, 16), (8256, 16), (8320, 5),
-                       (64, 16), (4160, 16), (64, 16), (128, 1)]
+                       (64, 16), (4160, 16), (64, 16), (128, 1),
+                       (84, 11), (128, 9)]     # to the 16-beat block boundary, then the rest
+    assert bursts_of(config, 84, 20, 1, 4096, 1, 0, beat) == [11, 9]   # the cycle model
 
 
 @pytest.mark.parametrize("max_burst_beats", [16, 4])

@@ -118,8 +118,9 @@ def test_bursts_split_at_4k_and_words_of_several_beats():
     lengths = [(addr, length + 1) for _, addr, length in slave.aw_log]
     assert lengths[:8] == [(4084, 3), (4096, 16), (4160, 16), (4224, 5),
                            (8180, 3), (8192, 16), (8256, 16), (8320, 5)]
-    # A 5-word row of 8-beat words, 3 words before the 4 KiB boundary: 24 beats, then 16.
-    assert lengths[8:11] == [(4000, 16), (4064, 8), (4096, 16)]
+    # A 5-word row of 8-beat words, 3 words before the 4 KiB boundary: 24 beats, then 16;
+    # bursts stay within aligned 16-beat blocks: 8 to the block boundary, 16, then 16.
+    assert lengths[8:11] == [(4000, 8), (4032, 16), (4096, 16)]
 
 
 def test_words_spanning_bursts():
