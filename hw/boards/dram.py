@@ -9,14 +9,16 @@ axi : In(AXI4Signature) — the accelerator's `m_axi` connects here. INCR bursts
     starts beyond `size_bytes` or off a beat boundary answers SLVERR (and writes nothing).
 host_rd : In(stream of `HostRead`) / host_rd_data : Out(stream of 8 bits) — read one byte.
 host_wr : In(stream of `HostWrite`) — write one byte.
-    The host ports share the memory ports with AXI: a host access is taken only while that
-    direction has no burst in progress (and blocks AR/AW acceptance in its cycle), so a host
-    should touch the DRAM only while the accelerator is idle. Host bytes beyond `size_bytes`
-    read as 0 and ignore writes.
+    The host ports share the memory ports with AXI: a host request is first taken into a
+    register (ready while it is empty), then served while that direction has no burst in
+    progress (blocking AR/AW acceptance in its cycle), so a host should touch the DRAM only
+    while the accelerator is idle. AR/AW acceptance depends on registers only, not on the
+    host's valid. Host bytes beyond `size_bytes` read as 0 and ignore writes.
 
 Latency and throughput: AR/AW accepted the cycle they are valid while idle; the first read
 beat is valid 2 cycles after the AR handshake, then one beat per cycle under RREADY; one write
-beat per cycle, BVALID the cycle after WLAST. Host read data 2 cycles after the request.
+beat per cycle, BVALID the cycle after WLAST. Host read data 3 cycles after the request
+(one in the request register); a host write is in memory 2 edges after its handshake.
 """
 
 from amaranth import Module, Mux, Signal
@@ -78,6 +80,12 @@ class BlockRamDram(wiring.Component):
         r_id = Signal.like(bus.arid)
         r_error = Signal()
         host_byte = Signal(range(beat))
+        # Host requests wait in registers, so that AR/AW acceptance reads no host valid.
+        host_rd = Signal.like(self.host_rd.payload)
+        host_rd_valid = Signal()
+        m.d.comb += self.host_rd.ready.eq(~host_rd_valid)
+        with m.If(self.host_rd.valid & self.host_rd.ready):
+            m.d.sync += [host_rd.eq(self.host_rd.payload), host_rd_valid.eq(1)]
         host_outside = Signal()
         host_pending = Signal()
         # In BEAT the memory reads the next word every cycle, taken or not, so RREADY only
@@ -97,12 +105,11 @@ class BlockRamDram(wiring.Component):
         with m.FSM(name="read"):
             with m.State("IDLE"):
                 # One outstanding host byte at a time: its data waits in the read port.
-                with m.If(self.host_rd.valid & ~host_pending):
-                    m.d.comb += [self.host_rd.ready.eq(1), rd.addr.eq(word(
-                        self.host_rd.payload.addr)), rd.en.eq(1)]
-                    m.d.sync += [host_byte.eq(self.host_rd.payload.addr[:shift]),
-                                 host_outside.eq(outside(self.host_rd.payload.addr)),
-                                 host_pending.eq(1)]
+                with m.If(host_rd_valid & ~host_pending):
+                    m.d.comb += [rd.addr.eq(word(host_rd.addr)), rd.en.eq(1)]
+                    m.d.sync += [host_byte.eq(host_rd.addr[:shift]),
+                                 host_outside.eq(outside(host_rd.addr)),
+                                 host_pending.eq(1), host_rd_valid.eq(0)]
                 with m.Elif(~host_pending):
                     m.d.comb += bus.arready.eq(1)
                     with m.If(bus.arvalid):
@@ -127,15 +134,21 @@ class BlockRamDram(wiring.Component):
         w_addr = Signal.like(wr.addr)
         w_id = Signal.like(bus.awid)
         w_error = Signal()
+        host_wr = Signal.like(self.host_wr.payload)
+        host_wr_valid = Signal()
+        m.d.comb += self.host_wr.ready.eq(~host_wr_valid)
+        with m.If(self.host_wr.valid & self.host_wr.ready):
+            m.d.sync += [host_wr.eq(self.host_wr.payload), host_wr_valid.eq(1)]
         m.d.comb += [bus.bid.eq(w_id),
                      bus.bresp.as_value().eq(Mux(w_error, AXIResp.SLVERR, AXIResp.OKAY))]
         with m.FSM(name="write"):
             with m.State("IDLE"):
-                with m.If(self.host_wr.valid):
-                    host = self.host_wr.payload
-                    m.d.comb += [self.host_wr.ready.eq(1), wr.addr.eq(word(host.addr)),
-                                 wr.data.eq(host.data.replicate(beat)),
-                                 wr.en.eq(Mux(outside(host.addr), 0, 1 << host.addr[:shift]))]
+                with m.If(host_wr_valid):
+                    m.d.comb += [wr.addr.eq(word(host_wr.addr)),
+                                 wr.data.eq(host_wr.data.replicate(beat)),
+                                 wr.en.eq(Mux(outside(host_wr.addr), 0,
+                                              1 << host_wr.addr[:shift]))]
+                    m.d.sync += host_wr_valid.eq(0)
                 with m.Else():
                     m.d.comb += bus.awready.eq(1)
                     with m.If(bus.awvalid):
