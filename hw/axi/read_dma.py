@@ -90,13 +90,20 @@ class ReadDMA(wiring.Component):
         info = data.StructLayout({"beats_log2": 3, "last": 1, "tag": 4})
         m.submodules.inflight = inflight = SyncFIFO(width=info.size, depth=self.outstanding)
         burst = bursts.o.payload
+        # The FIFO's w_rdy (level != depth) again as a flip-flop, formed from the next level:
+        # it gates ARVALID and the burst generator's o.ready, whose i.ready reaches the LOAD
+        # unit and the controller's queues (the level compare sat in front of them).
+        room = Signal(init=1)
+        written = inflight.w_en & inflight.w_rdy
+        taken = inflight.r_en & inflight.r_rdy
+        m.d.sync += room.eq(inflight.w_level + written - taken != self.outstanding)
         m.d.comb += [
-            bus.arvalid.eq(bursts.o.valid & inflight.w_rdy),
+            bus.arvalid.eq(bursts.o.valid & room),
             bus.araddr.eq(burst.addr), bus.arlen.eq(burst.len),
             bus.arsize.eq(bus.signature.size_log2), bus.arburst.eq(AXIBurst.INCR),
             bus.arcache.eq(AXCACHE),
-            bursts.o.ready.eq(bus.arready & inflight.w_rdy),
-            inflight.w_en.eq(bursts.o.valid & bus.arready & inflight.w_rdy),
+            bursts.o.ready.eq(bus.arready & room),
+            inflight.w_en.eq(bursts.o.valid & bus.arready & room),
             inflight.w_data.eq(Cat(burst.beats_log2, burst.last, burst.tag)),
         ]
 
