@@ -157,6 +157,10 @@ class ComputeUnit(wiring.Component):
 
         # ---- routing by mode -------------------------------------------------------------
         mode = Signal(Mode)
+        # `mode` one-hot, set with it: the handshakes below are AND-OR terms of these flags
+        # and registered block signals, with no mode decode in front.
+        route = Signal(len(Mode), init=1 << Mode.CONV.value)
+        is_conv, is_pool_window, is_pool_global, is_add = (route[mode_.value] for mode_ in Mode)
         # ADD operand pairs: the reader alternates a and b; `pair_a` holds a.
         add_addr = Signal(16)
         add_b_addr = Signal(16)
@@ -165,7 +169,7 @@ class ComputeUnit(wiring.Component):
         pair_a = Signal(lanes_bits)
 
         # IBUF reader input: tile addresses, or the ADD pair addresses.
-        with m.If(mode == Mode.ADD):
+        with m.If(is_add):
             m.d.comb += [
                 ibuf_reader.a.valid.eq(add_left != 0),
                 ibuf_reader.a.payload.addr.eq(Mux(add_phase, add_b_addr, add_addr)),
@@ -250,6 +254,16 @@ class ComputeUnit(wiring.Component):
                 with m.If(ibuf_reader.o.valid & ~is_b):
                     m.d.sync += pair_a.eq(ibuf_reader.o.payload.data)
 
+        # The handshakes that decide several blocks' advance, as AND-OR terms of the route
+        # flags (they override the Switch above; the same values).
+        m.d.comb += [
+            window.o.ready.eq((is_conv & core.i.ready & banks.r_rdy)
+                              | (is_pool_window & pooling.i.ready)),
+            writer.i.valid.eq((is_conv & postprocess.o.valid)
+                              | ((is_pool_window | is_pool_global) & pooling.o.valid)
+                              | (is_add & eltwise.o.valid)),
+        ]
+
         # Core sums always go through the accumulator; output passes on to post-processing.
         connect(m, core.o, accumulator.i)
         connect(m, accumulator.o, postprocess.i)
@@ -319,7 +333,8 @@ class ComputeUnit(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.instr.valid & order.w_rdy & ((new_mode == mode) | idle)):
                     m.d.comb += self.instr.ready.eq(1)
-                    m.d.sync += [mode.eq(new_mode), conv.eq(_view(ConvLayout, word)),
+                    m.d.sync += [mode.eq(new_mode), route.eq(1 << new_mode.as_value()),
+                                 conv.eq(_view(ConvLayout, word)),
                                  pool.eq(_view(PoolLayout, word)), add.eq(_view(AddLayout, word))]
                     with m.Switch(opcode):
                         with m.Case(Opcode.CONV):
