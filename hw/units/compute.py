@@ -211,9 +211,7 @@ class ComputeUnit(wiring.Component):
                     core.i.payload.bank.eq(banks.r_data),
                     core.i.payload.last.eq(window.o.payload.last),
                     core.i.payload.release.eq(window.o.payload.end),
-                    window.o.ready.eq(core.i.ready & banks.r_rdy),
                     banks.r_en.eq(window.o.valid & core.i.ready & window.o.payload.end),
-                    writer.i.valid.eq(postprocess.o.valid),
                     writer.i.payload.eq(postprocess.o.payload),
                     postprocess.o.ready.eq(writer.i.ready),
                 ]
@@ -227,8 +225,6 @@ class ComputeUnit(wiring.Component):
                     pooling.i.payload.inside.eq(window.o.payload.inside),
                     pooling.i.payload.last.eq(window.o.payload.last),
                     pooling.i.payload.end.eq(window.o.payload.end),
-                    window.o.ready.eq(pooling.i.ready),
-                    writer.i.valid.eq(pooling.o.valid),
                     writer.i.payload.eq(pooling.o.payload),
                     pooling.o.ready.eq(writer.i.ready),
                 ]
@@ -237,7 +233,6 @@ class ComputeUnit(wiring.Component):
                     pooling.i.valid.eq(ibuf_reader.o.valid),
                     pooling.i.payload.eq(global_taps),
                     ibuf_reader.o.ready.eq(pooling.i.ready),
-                    writer.i.valid.eq(pooling.o.valid),
                     writer.i.payload.eq(pooling.o.payload),
                     pooling.o.ready.eq(writer.i.ready),
                 ]
@@ -247,7 +242,6 @@ class ComputeUnit(wiring.Component):
                     ibuf_reader.o.ready.eq(~is_b | eltwise.i.ready),
                     eltwise.i.valid.eq(ibuf_reader.o.valid & is_b),
                     eltwise.i.payload.eq(Cat(pair_a, ibuf_reader.o.payload.data)),
-                    writer.i.valid.eq(eltwise.o.valid),
                     writer.i.payload.eq(eltwise.o.payload),
                     eltwise.o.ready.eq(writer.i.ready),
                 ]
@@ -255,7 +249,7 @@ class ComputeUnit(wiring.Component):
                     m.d.sync += pair_a.eq(ibuf_reader.o.payload.data)
 
         # The handshakes that decide several blocks' advance, as AND-OR terms of the route
-        # flags (they override the Switch above; the same values).
+        # flags (the Switch above routes the payloads and the other handshakes).
         m.d.comb += [
             window.o.ready.eq((is_conv & core.i.ready & banks.r_rdy)
                               | (is_pool_window & pooling.i.ready)),
