@@ -189,8 +189,8 @@ class ComputeUnit(wiring.Component):
             ]
 
         # Global pooling: the plane's words are the taps of one window (one pass per plane).
-        global_taps = Signal(data.StructLayout({"data": lanes_bits, "inside": 1, "last": 1,
-                                                "end": 1}))
+        taps_layout = data.StructLayout({"data": lanes_bits, "inside": 1, "last": 1, "end": 1})
+        global_taps, window_taps = Signal(taps_layout), Signal(taps_layout)
         m.d.comb += [global_taps.data.eq(ibuf_reader.o.payload.data), global_taps.inside.eq(1),
                      global_taps.last.eq(ibuf_reader.o.payload.tag[0]),
                      global_taps.end.eq(ibuf_reader.o.payload.tag[0])]
@@ -199,64 +199,45 @@ class ComputeUnit(wiring.Component):
         # in registers: they gate the window generator's o.ready).
         m.submodules.banks = banks = BitFIFO(depth=4)
 
-        with m.Switch(mode):
-            with m.Case(Mode.CONV):
-                m.d.comb += [
-                    window.i.valid.eq(ibuf_reader.o.valid),
-                    window.i.payload.eq(ibuf_reader.o.payload.data),
-                    ibuf_reader.o.ready.eq(window.i.ready),
-                    core.i.valid.eq(window.o.valid & banks.r_rdy),
-                    core.i.payload.data.eq(window.o.payload.data),
-                    core.i.payload.context.eq(window.o.payload.d),
-                    core.i.payload.bank.eq(banks.r_data),
-                    core.i.payload.last.eq(window.o.payload.last),
-                    core.i.payload.release.eq(window.o.payload.end),
-                    banks.r_en.eq(window.o.valid & core.i.ready & window.o.payload.end),
-                    writer.i.payload.eq(postprocess.o.payload),
-                    postprocess.o.ready.eq(writer.i.ready),
-                ]
-            with m.Case(Mode.POOL_WINDOW):
-                m.d.comb += [
-                    window.i.valid.eq(ibuf_reader.o.valid),
-                    window.i.payload.eq(ibuf_reader.o.payload.data),
-                    ibuf_reader.o.ready.eq(window.i.ready),
-                    pooling.i.valid.eq(window.o.valid),
-                    pooling.i.payload.data.eq(window.o.payload.data),
-                    pooling.i.payload.inside.eq(window.o.payload.inside),
-                    pooling.i.payload.last.eq(window.o.payload.last),
-                    pooling.i.payload.end.eq(window.o.payload.end),
-                    writer.i.payload.eq(pooling.o.payload),
-                    pooling.o.ready.eq(writer.i.ready),
-                ]
-            with m.Case(Mode.POOL_GLOBAL):
-                m.d.comb += [
-                    pooling.i.valid.eq(ibuf_reader.o.valid),
-                    pooling.i.payload.eq(global_taps),
-                    ibuf_reader.o.ready.eq(pooling.i.ready),
-                    writer.i.payload.eq(pooling.o.payload),
-                    pooling.o.ready.eq(writer.i.ready),
-                ]
-            with m.Case(Mode.ADD):
-                is_b = ibuf_reader.o.payload.tag[0]
-                m.d.comb += [
-                    ibuf_reader.o.ready.eq(~is_b | eltwise.i.ready),
-                    eltwise.i.valid.eq(ibuf_reader.o.valid & is_b),
-                    eltwise.i.payload.eq(Cat(pair_a, ibuf_reader.o.payload.data)),
-                    writer.i.payload.eq(eltwise.o.payload),
-                    eltwise.o.ready.eq(writer.i.ready),
-                ]
-                with m.If(ibuf_reader.o.valid & ~is_b):
-                    m.d.sync += pair_a.eq(ibuf_reader.o.payload.data)
-
-        # The handshakes that decide several blocks' advance, as AND-OR terms of the route
-        # flags (the Switch above routes the payloads and the other handshakes).
+        # Routes: every valid and ready below is an AND-OR of the one-hot route flags and
+        # block signals; payloads with one source are connected whatever the mode (their
+        # valid decides), the others are chosen by the flags.
+        pooling_route = is_pool_window | is_pool_global
+        is_b = ibuf_reader.o.payload.tag[0]      # ADD: the pair's second operand
         m.d.comb += [
+            window.i.valid.eq((is_conv | is_pool_window) & ibuf_reader.o.valid),
+            window.i.payload.eq(ibuf_reader.o.payload.data),
+            ibuf_reader.o.ready.eq(((is_conv | is_pool_window) & window.i.ready)
+                                   | (is_pool_global & pooling.i.ready)
+                                   | (is_add & (~is_b | eltwise.i.ready))),
+            core.i.valid.eq(is_conv & window.o.valid & banks.r_rdy),
+            core.i.payload.data.eq(window.o.payload.data),
+            core.i.payload.context.eq(window.o.payload.d),
+            core.i.payload.bank.eq(banks.r_data),
+            core.i.payload.last.eq(window.o.payload.last),
+            core.i.payload.release.eq(window.o.payload.end),
+            banks.r_en.eq(is_conv & window.o.valid & core.i.ready & window.o.payload.end),
             window.o.ready.eq((is_conv & core.i.ready & banks.r_rdy)
                               | (is_pool_window & pooling.i.ready)),
+            pooling.i.valid.eq((is_pool_window & window.o.valid)
+                               | (is_pool_global & ibuf_reader.o.valid)),
+            window_taps.data.eq(window.o.payload.data),
+            window_taps.inside.eq(window.o.payload.inside),
+            window_taps.last.eq(window.o.payload.last), window_taps.end.eq(window.o.payload.end),
+            pooling.i.payload.eq(Mux(is_pool_global, global_taps, window_taps)),
+            eltwise.i.valid.eq(is_add & ibuf_reader.o.valid & is_b),
+            eltwise.i.payload.eq(Cat(pair_a, ibuf_reader.o.payload.data)),
             writer.i.valid.eq((is_conv & postprocess.o.valid)
-                              | ((is_pool_window | is_pool_global) & pooling.o.valid)
+                              | (pooling_route & pooling.o.valid)
                               | (is_add & eltwise.o.valid)),
+            writer.i.payload.eq(Mux(is_conv, postprocess.o.payload,
+                                    Mux(is_add, eltwise.o.payload, pooling.o.payload))),
+            postprocess.o.ready.eq(is_conv & writer.i.ready),
+            pooling.o.ready.eq(pooling_route & writer.i.ready),
+            eltwise.o.ready.eq(is_add & writer.i.ready),
         ]
+        with m.If(is_add & ibuf_reader.o.valid & ~is_b):
+            m.d.sync += pair_a.eq(ibuf_reader.o.payload.data)
 
         # Core sums always go through the accumulator; output passes on to post-processing.
         connect(m, core.o, accumulator.i)
