@@ -1,9 +1,11 @@
 """A short first-in first-out queue of bits whose outputs are registers.
 
 The compute unit keeps the weight bank of each CONV pass in the window generator in one of
-these. Its head decides whether the window generator's chunk may enter the array (`o.ready`
-of the generator), so `r_data` and `r_rdy` come straight from flip-flops here, where
-`amaranth.lib.fifo.SyncFIFO` reads them through its pointer, a LUT-RAM and a level compare.
+these (its head decides whether the window generator's chunk may enter the array, `o.ready`
+of the generator) and the completion kind of each issued instruction in another (its `w_rdy`
+gates the acceptance of the next instruction, its head the done strobe). So `r_data`,
+`r_rdy` and `w_rdy` come straight from flip-flops here, where `amaranth.lib.fifo.SyncFIFO`
+reads them through its pointer, a LUT-RAM and level compares.
 
 Ports (the names and cycle behaviour of `SyncFIFO(width=1, depth=depth)`, first-word
 fall-through):

@@ -27,7 +27,6 @@ Ports:
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, enum, memory, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out, connect, flipped
 
 from hw.activation import lut_write_layout
@@ -247,9 +246,11 @@ class ComputeUnit(wiring.Component):
 
         # ---- completion: done in issue order ------------------------------------------------
         # Each issued instruction finishes either at the writer or at the accumulator.
-        m.submodules.order = order = SyncFIFO(width=1, depth=8)
+        # (BitFIFO: its w_rdy gates the instruction's acceptance, its r_rdy and head the
+        # done strobe, all from registers.)
+        m.submodules.order = order = BitFIFO(depth=8)
         writer_events, acc_events = Signal(4), Signal(4)
-        head_is_acc = order.r_data[0]
+        head_is_acc = order.r_data
         finish = order.r_rdy & Mux(head_is_acc, (acc_events != 0) | accumulator.done,
                                    (writer_events != 0) | writer.done)
         m.d.comb += order.r_en.eq(finish)
