@@ -94,7 +94,10 @@ class BlockRamDram(wiring.Component):
         stalled = Signal()
         replay = Signal.like(bus.rdata)
         m.d.sync += [replay.eq(bus.rdata), stalled.eq(0)]
-        m.d.comb += [bus.rid.eq(r_id), bus.rlast.eq(r_left == 0),
+        # RVALID (the FSM in BEAT) and RLAST (r_left == 0) as flip-flops: they start the
+        # read DMA's beat handshake, which reaches the LOAD unit and the controller.
+        r_valid, r_last = Signal(), Signal()
+        m.d.comb += [bus.rid.eq(r_id), bus.rvalid.eq(r_valid), bus.rlast.eq(r_last),
                      bus.rdata.eq(Mux(stalled, replay, rd.data)),
                      bus.rresp.as_value().eq(Mux(r_error, AXIResp.SLVERR, AXIResp.OKAY))]
         with m.If(self.host_rd_data.ready):
@@ -114,19 +117,23 @@ class BlockRamDram(wiring.Component):
                     m.d.comb += bus.arready.eq(1)
                     with m.If(bus.arvalid):
                         m.d.sync += [r_addr.eq(word(bus.araddr)), r_left.eq(bus.arlen),
+                                     r_last.eq(bus.arlen == 0),
                                      r_id.eq(bus.arid), r_error.eq(misplaced(bus.araddr))]
                         m.next = "ISSUE"
             with m.State("ISSUE"):
                 m.d.comb += [rd.addr.eq(r_addr), rd.en.eq(1)]
+                m.d.sync += r_valid.eq(1)
                 m.next = "BEAT"
             with m.State("BEAT"):
                 # Read the next word now so a beat leaves every cycle.
-                m.d.comb += [bus.rvalid.eq(1), rd.addr.eq(r_addr + 1), rd.en.eq(1)]
+                m.d.comb += [rd.addr.eq(r_addr + 1), rd.en.eq(1)]
                 with m.If(bus.rready):
-                    with m.If(r_left == 0):
+                    with m.If(r_last):
+                        m.d.sync += r_valid.eq(0)
                         m.next = "IDLE"
                     with m.Else():
-                        m.d.sync += [r_addr.eq(r_addr + 1), r_left.eq(r_left - 1)]
+                        m.d.sync += [r_addr.eq(r_addr + 1), r_left.eq(r_left - 1),
+                                     r_last.eq(r_left == 1)]
                 with m.Else():
                     m.d.sync += stalled.eq(1)
 
