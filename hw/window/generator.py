@@ -157,8 +157,9 @@ class WindowGenerator(wiring.Component):
         the previous pass has consumed all its input and the output side has started it (the
         next pass's input streams in while the previous pass still emits chunks), and not
         before `CMD_SETUP` = 3 edges after the first edge it is offered: the products of its
-        fields and its checks are registered from the payload first (which therefore must
-        hold while `valid` is high, as the stream rules require).
+        fields and its checks are registered from the payload first (so the payload, and
+        `valid` itself, must hold until the transfer, as the stream rules require: the
+        transfer is formed from the settle registers).
       i (in, stream of unsigned(8*rows)): each pass's in_h*in_w*groups input words in raster
         order (y, x, group; group innermost), each exactly once, passes one after another.
       o (out, stream of `window_chunk_layout`): out_h*out_w*chunk_count chunks per pass, pixel
