@@ -20,6 +20,8 @@ from amaranth.hdl import Module, Shape, Signal, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.fifo_level import next_level
+
 __all__ = ["PassFlow"]
 
 
@@ -96,8 +98,7 @@ class PassFlow(wiring.Component):
         # `o.valid` reaches the consumer's handshake (the output-buffer writer's last-word
         # strobe) from a register instead of through the level compare.
         holds = Signal()
-        written = out.w_en & out.w_rdy
-        m.d.sync += holds.eq(out.r_level + written - take_out != 0)
+        m.d.sync += holds.eq(next_level(out) != 0)
         m.d.comb += [
             self.cmd.ready.eq(~pending_valid),
             self.i.ready.eq(running & room & ~self.hold),

@@ -39,6 +39,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from hw.config import AcceleratorConfig
+from hw.fifo_level import next_level
 
 from .bursts import (AXCACHE, MAX_BEATS_LOG2, BurstGenerator, Descriptor, check_engine_params,
                      default_max_word_bytes, first_error)
@@ -94,9 +95,7 @@ class ReadDMA(wiring.Component):
         # it gates ARVALID and the burst generator's o.ready, whose i.ready reaches the LOAD
         # unit and the controller's queues (the level compare sat in front of them).
         room = Signal(init=1)
-        written = inflight.w_en & inflight.w_rdy
-        taken = inflight.r_en & inflight.r_rdy
-        m.d.sync += room.eq(inflight.w_level + written - taken != self.outstanding)
+        m.d.sync += room.eq(next_level(inflight) != self.outstanding)
         m.d.comb += [
             bus.arvalid.eq(bursts.o.valid & room),
             bus.araddr.eq(burst.addr), bus.arlen.eq(burst.len),

@@ -1,6 +1,7 @@
 """The compute unit: executes CONV, POOL and ADD instructions on the datapath blocks.
 
-Datapath routes (selected by `mode`, which changes only when every issued instruction is done):
+Datapath routes (selected by the mode, held one-hot in `route`; it changes only when every issued
+instruction is done):
 
   CONV         IBUF tile reader -> window generator -> systolic core -> accumulator
                -> post-processing -> output-buffer writer      (weights: WBUF reader -> core)
@@ -155,9 +156,8 @@ class ComputeUnit(wiring.Component):
         ]
 
         # ---- routing by mode -------------------------------------------------------------
-        mode = Signal(Mode)
-        # `mode` one-hot, set with it: the handshakes below are AND-OR terms of these flags
-        # and registered block signals, with no mode decode in front.
+        # The mode, one-hot (bit `Mode.X.value` set in mode X): the handshakes below are
+        # AND-OR terms of these flags and registered block signals, with no decode in front.
         route = Signal(len(Mode), init=1 << Mode.CONV.value)
         is_conv, is_pool_window, is_pool_global, is_add = (route[mode_.value] for mode_ in Mode)
         # ADD operand pairs: the reader alternates a and b; `pair_a` holds a.
@@ -312,9 +312,10 @@ class ComputeUnit(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.instr.valid & order.w_rdy & ((new_mode == mode) | idle)):
+                same_mode = route.bit_select(new_mode.as_value(), 1)
+                with m.If(self.instr.valid & order.w_rdy & (same_mode | idle)):
                     m.d.comb += self.instr.ready.eq(1)
-                    m.d.sync += [mode.eq(new_mode), route.eq(1 << new_mode.as_value()),
+                    m.d.sync += [route.eq(1 << new_mode.as_value()),
                                  conv.eq(_view(ConvLayout, word)),
                                  pool.eq(_view(PoolLayout, word)), add.eq(_view(AddLayout, word))]
                     with m.Switch(opcode):
