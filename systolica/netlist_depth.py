@@ -214,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("netlist", type=Path, help="top.json written by `systolica synth`")
     parser.add_argument("--top", type=int, default=20, help="distinct paths to print")
     parser.add_argument("--strip", default="board.top.", help="name prefix to leave out")
+    parser.add_argument("--chain", action="store_true",
+                        help="also print the nets along each path, start first")
     args = parser.parse_args(argv)
     try:
         netlist = json.loads(args.netlist.read_text())
@@ -234,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         shown += 1
         start, end = _short(e.path[-1], args.strip), _short(e.path[0], args.strip)
         print(f"{e.ns:6.1f} ns {e.levels:3d} levels  {start}  ->  {end}  ({e.cell_type}.{e.port})")
+        if args.chain:
+            for net in reversed(e.path):
+                print(f"          {_short(net, args.strip)}")
     return 0
 
 

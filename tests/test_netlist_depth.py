@@ -73,6 +73,9 @@ def test_command_line(tmp_path, capsys):
     assert main([str(path), "--top", "1"]) == 0
     out = capsys.readouterr().out
     assert "1 levels  a  ->  y  (TRELLIS_FF.DI)" in out
+    assert main([str(path), "--top", "1", "--chain"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.strip() for line in lines[-2:]] == ["a", "y"]
 
 
 def test_command_line_rejects_what_is_not_a_netlist(tmp_path):
