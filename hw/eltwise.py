@@ -59,8 +59,9 @@ class EltwiseAdd(wiring.Component):
     """
 
     # Stages (10 ns at 100 MHz on ECP5): 1 operand registers; 2 two int8 x int16 products (one
-    # MULT18X18D each; registered products took the 8x8 core from 85 to 113 MHz); 3 their
-    # 25-bit sum (~13 CCU2C); 4 (2x) >> shift, a 26-bit barrel shifter of 6 mux levels;
+    # MULT18X18D each; registered products took the 8x8 core from 85 to 113 MHz; without DSPs
+    # two int8 x int8 partial products each, `_split_product`); 3 their 25-bit sum (~13 CCU2C;
+    # four partial products without DSPs); 4 (2x) >> shift, a 26-bit barrel shifter of 6 mux levels;
     # 5-8 ActivationUnit. Stages 1-2 are the DSP's own input and output registers when
     # elaborated for an ECP5 platform (`_ecp5_product`): on the ULX3S board the operands came
     # from the input buffer's block RAM through the compute unit's muxes straight into the
@@ -122,9 +123,8 @@ class EltwiseAdd(wiring.Component):
                 op_a = Signal(signed(8), name=f"op_a{k}", reset_less=True)
                 op_b = Signal(signed(8), name=f"op_b{k}", reset_less=True)
                 m.d.sync += [op_a.eq(a), op_b.eq(b)]
-                scaled_a = Signal(signed(_PRODUCT_BITS), name=f"scaled_a{k}", reset_less=True)
-                scaled_b = Signal(signed(_PRODUCT_BITS), name=f"scaled_b{k}", reset_less=True)
-                m.d.sync += [scaled_a.eq(op_a * mult_a), scaled_b.eq(op_b * mult_b)]
+                scaled_a = _split_product(m, op_a, mult_a, f"a{k}")
+                scaled_b = _split_product(m, op_b, mult_b, f"b{k}")
 
             total = Signal(signed(_SUM_BITS), name=f"sum{k}")
             m.d.sync += total.eq(scaled_a + scaled_b)
@@ -144,6 +144,17 @@ class EltwiseAdd(wiring.Component):
         m.d.comb += [act.i.payload.q.eq(Cat(*qs)), act.i.payload.activation.eq(kinds[3]),
                      act.i.valid.eq(valids[3])]
         return m
+
+
+def _split_product(m: Module, op: Value, mult: Value, name: str) -> Value:
+    """`op * mult` (signed 8 x signed 16) as two registered 8 x 8 partial products, by the
+    high (signed) and low (unsigned) byte of `mult`, whose shifted sum is left to the sum
+    stage: in LUTs (no DSPs) an int8 x int16 multiplier was 13 logic levels, one stage too
+    deep for 100 MHz on the ECP5; each partial product is about half of it."""
+    low = Signal(signed(17), name=f"low_{name}", reset_less=True)
+    high = Signal(signed(16), name=f"high_{name}", reset_less=True)
+    m.d.sync += [low.eq(op * Cat(mult[:8], 0).as_signed()), high.eq(op * mult[8:].as_signed())]
+    return (high << 8) + low
 
 
 def _ecp5_product(m: Module, a: Value, b: Value) -> Value:
