@@ -34,7 +34,7 @@ Ports: `bus` (In `AXI4LiteSignature(addr_bits=8)`), `start` (Out, pulse), `prog_
 `ErrorCode`), `error_index` (In 32), `events` (In `PerfEvents`), `irq` (Out).
 
 Latency: AWREADY and WREADY rise the cycle after AWVALID and WVALID are both high; `start`
-pulses in that handshake cycle and BVALID follows the cycle after. ARREADY is high while no
+pulses the cycle after that handshake, together with BVALID. ARREADY is high while no
 read data waits; RVALID comes the cycle after the AR handshake. Every ready is a register
 or depends only on registers (no combinational path from an AXI input to an output).
 Throughput: one write per 3 cycles and one read per 2 cycles, independently.
@@ -145,14 +145,17 @@ class CSR(wiring.Component):
         def update(register):
             return (register & ~mask) | (bus.wdata & mask)
 
-        m.d.comb += self.start.eq(0)
+        # `start` is a flip-flop (the cycle after the CTRL write's handshake): the bus's
+        # handshake and address decode do not reach the controller in the same cycle.
+        start = Signal()
+        m.d.sync += self.start.eq(start)
         with m.If(write & (bus.awaddr[:2] != 0)):
             m.d.sync += [bus.bvalid.eq(1), bus.bresp.eq(AXIResp.SLVERR)]
         with m.Elif(write):
             m.d.sync += [bus.bvalid.eq(1), bus.bresp.eq(AXIResp.OKAY)]
             with m.Switch(bus.awaddr[2:]):
                 with m.Case(Reg.CTRL >> 2):
-                    m.d.comb += self.start.eq(bus.wdata[0] & bus.wstrb[0] & ~self.busy)
+                    m.d.comb += start.eq(bus.wdata[0] & bus.wstrb[0] & ~self.busy)
                 with m.Case(Reg.PROG_ADDR >> 2):
                     m.d.sync += self.prog_addr.eq(update(self.prog_addr))
                 with m.Case(Reg.PROG_LEN >> 2):
