@@ -26,7 +26,7 @@ the dispatcher's program counter (sim/functional.py's `pc`).
 import operator
 from functools import reduce
 
-from amaranth.hdl import Module, Mux, ResetInserter, Signal
+from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -60,7 +60,7 @@ class Controller(wiring.Component):
         for the interrupt.
       error (Out ErrorCode), error_index (Out 32): the run's first error and its instruction
         index (NONE and 0 after a clean END); valid while `done` and in the `finish` cycle.
-        `error` is a register; `error_index` is a mux after registers (see below).
+        Both are muxes after registers (see below).
       fetch_req (Out stream FetchRequest), fetch_words (In stream 256): see
         `InstructionFetcher` (`fetch_words.ready` is always 1; `BeatAssembler` turns DMA beats
         into words).
@@ -139,7 +139,11 @@ class Controller(wiring.Component):
         for q, queue in queues.items():
             m.submodules[f"{q.name.lower()}_queue"] = ResetInserter(begin)(queue)
 
+        # `failed`: the run stopped on an error. It is the OR of a flip-flop and of the error
+        # strobes registered the cycle before (`pending`, below), so that it is high from
+        # the cycle after the error, as if the error had been decided in its own cycle.
         failed = Signal()
+        failed_before = Signal()
         halt = Signal()
         m.d.comb += [
             halt.eq(failed | ~self.busy),
@@ -191,8 +195,7 @@ class Controller(wiring.Component):
             with m.If(header.opcode == Opcode.END):
                 m.d.sync += past_end.eq(1)
 
-        # ---- errors, in priority order: a token overflow (the oldest instruction: it has
-        # already been dispatched), a dispatch error, a deadlock, a bus error ---------------
+        # ---- errors -------------------------------------------------------------------------
         all_idle = Signal()
         any_queued = Signal()
         all_stuck = Signal()
@@ -208,52 +211,65 @@ class Controller(wiring.Component):
         deadlock = Signal()
         m.d.comb += deadlock.eq((dispatcher.ended | dispatcher.stalled) & all_idle
                                 & any_queued & all_stuck)
-        # The instruction index an error names is one of these; `pick` (one-hot) says which.
-        # The error strobes arrive late in the cycle (a bus error comes through the DMA's
-        # ready chain), so they only choose a few bits here: the indices are copied into
-        # registers every cycle and the choice is made from registers one cycle later, with
-        # `error_index` bypassing its holding register in that cycle, so it shows the index
-        # from the cycle after the error on, as before (the CSR samples it with `finish`, at
-        # the earliest that cycle).
+        # The instruction index an error names is one of these. The error strobes arrive late
+        # in the cycle (a token overflow behind a unit's acceptance of the queue's head, a bus
+        # error through the DMA's ready chain), so they are only registered (`pending`) in
+        # their cycle; the next cycle picks the first error by priority from these registers
+        # and the index from copies of the candidates taken in the strobes' cycle. `error`,
+        # `error_index` and `failed` show that choice in that cycle already (a mux after the
+        # registers) and hold it from the cycle after: the same cycles as if everything were
+        # decided in the strobes' cycle (the CSR samples them with `finish`, at the earliest
+        # that cycle).
         candidates = {Queue.LOAD: queues[Queue.LOAD].done_index,
                       Queue.COMPUTE: queues[Queue.COMPUTE].done_index,
                       Queue.STORE: queues[Queue.STORE].done_index,
                       "pc": dispatcher.pc, "fetched": fetched}
         slot = {key: n for n, key in enumerate(candidates)}
+        live = self.busy & ~failed
+        strobes = {"overflow": tokens.overflow, "dispatch": dispatcher.error,
+                   "deadlock": deadlock, "fetch_bus": self.fetch_bus_error & ~past_end,
+                   "load_bus": self.load_bus_error, "store_bus": self.store_bus_error}
+        pending = {name: Signal(len(strobe), name=f"pending_{name}")
+                   for name, strobe in strobes.items()}
+        pending_code = Signal(ErrorCode)
+        m.d.sync += [pending[name].eq(strobe & live.replicate(len(strobe)))
+                     for name, strobe in strobes.items()]
+        m.d.sync += pending_code.eq(dispatcher.code)
         raised = Signal()
         code = Signal(ErrorCode)
         pick = Signal(len(candidates))
-        with m.If(self.busy & ~failed):
-            with m.If(tokens.overflow.any()):
-                m.d.comb += [raised.eq(1), code.eq(ErrorCode.TOKEN_OVERFLOW)]
-                for link in reversed(TokenLink):  # LOAD's pushes last: highest priority
-                    with m.If(tokens.overflow[link.value]):
-                        m.d.comb += pick.eq(1 << slot[pusher[link]])
-            with m.Elif(dispatcher.error):
-                m.d.comb += [raised.eq(1), code.eq(dispatcher.code), pick.eq(1 << slot["pc"])]
-            with m.Elif(deadlock):
-                m.d.comb += [raised.eq(1), code.eq(ErrorCode.DEADLOCK),
-                             pick.eq(1 << slot["pc"])]
-            for strobe, at in ((self.fetch_bus_error & ~past_end, "fetched"),
-                               (self.load_bus_error, Queue.LOAD),
-                               (self.store_bus_error, Queue.STORE)):
-                with m.Elif(strobe):
-                    m.d.comb += [raised.eq(1), code.eq(ErrorCode.BUS_ERROR),
-                                 pick.eq(1 << slot[at])]
+        # `raised` (any pending error) is a flip-flop of its own: it is `halt`, whose fan-out
+        # reaches every queue, the checker and the fetcher.
+        m.d.sync += raised.eq(live & Cat(*strobes.values()).any())
+        # In priority order: a token overflow (the oldest instruction: it has already been
+        # dispatched), a dispatch error, a deadlock, a bus error.
+        with m.If(pending["overflow"].any()):
+            m.d.comb += code.eq(ErrorCode.TOKEN_OVERFLOW)
+            for link in reversed(TokenLink):  # LOAD's pushes last: highest priority
+                with m.If(pending["overflow"][link.value]):
+                    m.d.comb += pick.eq(1 << slot[pusher[link]])
+        with m.Elif(pending["dispatch"]):
+            m.d.comb += [code.eq(pending_code), pick.eq(1 << slot["pc"])]
+        with m.Elif(pending["deadlock"]):
+            m.d.comb += [code.eq(ErrorCode.DEADLOCK), pick.eq(1 << slot["pc"])]
+        for name, at in (("fetch_bus", "fetched"), ("load_bus", Queue.LOAD),
+                         ("store_bus", Queue.STORE)):
+            with m.Elif(pending[name]):
+                m.d.comb += [code.eq(ErrorCode.BUS_ERROR), pick.eq(1 << slot[at])]
+        error_held = Signal(ErrorCode)
+        m.d.comb += [failed.eq(failed_before | raised),
+                     self.error.eq(Mux(raised, code, error_held))]
         with m.If(raised):
-            m.d.sync += [failed.eq(1), self.error.eq(code)]
+            m.d.sync += [failed_before.eq(1), error_held.eq(code)]
 
-        was_raised = Signal()
-        picked = Signal(len(candidates))
         copies = [Signal(INDEX_BITS, name=f"index_copy{n}") for n in range(len(candidates))]
-        m.d.sync += [was_raised.eq(raised), picked.eq(pick),
-                     *(copy.eq(value) for copy, value in zip(copies, candidates.values()))]
+        m.d.sync += [copy.eq(value) for copy, value in zip(copies, candidates.values())]
         chosen = Signal(INDEX_BITS)
-        m.d.comb += chosen.eq(reduce(operator.or_, (Mux(picked[n], copy, 0)   # one-hot
+        m.d.comb += chosen.eq(reduce(operator.or_, (Mux(pick[n], copy, 0)   # one-hot
                                                     for n, copy in enumerate(copies))))
         held = Signal(INDEX_BITS)
-        m.d.comb += self.error_index.eq(Mux(was_raised, chosen, held))
-        with m.If(was_raised):
+        m.d.comb += self.error_index.eq(Mux(raised, chosen, held))
+        with m.If(raised):
             m.d.sync += held.eq(chosen)
 
         finished = Signal()
@@ -275,8 +291,8 @@ class Controller(wiring.Component):
                 with m.If(queues[q].waiting):
                     m.d.sync += wait.eq(wait + 1)
         with m.If(begin):
-            m.d.sync += [self.busy.eq(1), self.done.eq(0), failed.eq(0),
-                         self.error.eq(ErrorCode.NONE), held.eq(0), fetched.eq(0),
+            m.d.sync += [self.busy.eq(1), self.done.eq(0), failed_before.eq(0),
+                         error_held.eq(ErrorCode.NONE), held.eq(0), fetched.eq(0),
                          past_end.eq(0), self.cycles.eq(0), self.wait_load.eq(0),
                          self.wait_compute.eq(0), self.wait_store.eq(0)]
         return m

@@ -140,6 +140,12 @@ def run_many(config: AcceleratorConfig, runs: list[Run], *, timing: Timing = Tim
             if deliver:
                 assert ctx.get(dut.fetch_words.ready)
                 returning.popleft()
+            if ctx.get(dut.error) != ErrorCode.NONE:
+                # from the cycle the error shows, nothing more is offered or dispatched
+                assert not any(ctx.get(port.valid) for port, _ in units.values()), \
+                    "an instruction offered after the run stopped on an error"
+            if ctx.get(dut.finish):  # the CSR samples both in this cycle
+                at_finish = (ctx.get(dut.error), ctx.get(dut.error_index))
             for q, (port, _) in units.items():
                 if accept[q] and ctx.get(port.valid):
                     word = ctx.get(port.payload)
@@ -165,6 +171,7 @@ def run_many(config: AcceleratorConfig, runs: list[Run], *, timing: Timing = Tim
             ctx.set(done_port, 0)
         assert not any(in_flight.values()), "done while a unit still runs"
         assert not returning and not ctx.get(dut.busy), "done with fetches outstanding"
+        assert at_finish == (ctx.get(dut.error), ctx.get(dut.error_index))
         return RunResult(
             error=ctx.get(dut.error), index=ctx.get(dut.error_index),
             cycles=ctx.get(dut.cycles), wall_cycles=cycle - 1,
