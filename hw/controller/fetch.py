@@ -86,11 +86,20 @@ class InstructionFetcher(wiring.Component):
             fifo.r_en.eq(self.o.ready),
         ]
 
+        # `remaining < request_words` and `remaining != 0` as flip-flops, set with `remaining`
+        # (32-bit compares in front of `issue` were a carry chain deep on the ECP5).
+        few = Signal()
+        more = Signal()
+
+        def set_remaining(value):
+            return [remaining.eq(value), few.eq(value < self._request_words),
+                    more.eq(value != 0)]
+
         run = Signal(range(self._request_words + 1))
-        m.d.comb += run.eq(Mux(remaining < self._request_words, remaining, self._request_words))
+        m.d.comb += run.eq(Mux(few, remaining, self._request_words))
         issue = Signal()
         m.d.comb += issue.eq(~self.start & ~self.req.valid & ~stopped & ~self.halt
-                             & (remaining != 0) & (fifo.level + outstanding + run <= depth))
+                             & more & (fifo.level + outstanding + run <= depth))
         with m.If(self.req.valid & self.req.ready):
             m.d.sync += self.req.valid.eq(0)
         with m.If(issue):
@@ -99,13 +108,13 @@ class InstructionFetcher(wiring.Component):
                 self.req.payload.address.eq(next_address),
                 self.req.payload.words.eq(run),
                 next_address.eq(next_address + (run << _WORD_SHIFT)),
-                remaining.eq(remaining - run),
+                *set_remaining(remaining - run),
             ]
 
         arrive = self.words.valid
         keep = arrive & ~stopped & ~self.halt
         marker = Signal()
-        m.d.comb += marker.eq(~stopped & ~self.halt & (remaining == 0) & (outstanding == 0)
+        m.d.comb += marker.eq(~stopped & ~self.halt & ~more & (outstanding == 0)
                               & ~self.req.valid & fifo.w_rdy)
         m.d.sync += outstanding.eq(outstanding + Mux(issue, run, 0) - arrive)
         with m.If(keep):
@@ -127,7 +136,7 @@ class InstructionFetcher(wiring.Component):
             aligned = self.address[:_WORD_SHIFT] == 0
             m.d.sync += [
                 next_address.eq(self.address),
-                remaining.eq(Mux(aligned, Mux(self.length < in_dram, self.length, in_dram), 0)),
+                *set_remaining(Mux(aligned, Mux(self.length < in_dram, self.length, in_dram), 0)),
                 fault.eq(Mux(aligned, ErrorCode.DRAM_RANGE, ErrorCode.MISALIGNED)),
                 stopped.eq(0),
             ]

@@ -270,6 +270,7 @@ class ComputeUnit(wiring.Component):
         bank = Signal()
         pixels = Signal(20)
         group = Signal(10)
+        last_group = Signal()   # group == pool.groups - 1, a flip-flop (set with `group`)
         plane_in = Signal(20)
         plane_base = Signal(16)
         pool_words = Signal(20)
@@ -364,6 +365,7 @@ class ComputeUnit(wiring.Component):
                     m.next = "IDLE"
             with m.State("POOL_SIZE"):
                 m.d.sync += [plane_in.eq(pool.in_h * pool.in_w), group.eq(0),
+                             last_group.eq(pool.groups == 1),
                              pool_taps.eq(pool.kernel * pool.kernel),
                              plane_base.eq(pool.ibuf_addr),
                              pool_words.eq(pool.out_h * pool.out_w)]
@@ -391,8 +393,9 @@ class ComputeUnit(wiring.Component):
                     "out_h": pool.out_h, "out_w": pool.out_w, "chunk_start": 0,
                     "chunk_count": pool_taps})
                 with m.If(all_sent):
-                    m.d.sync += [group.eq(group + 1), plane_base.eq(plane_base + plane_in)]
-                    with m.If(group == pool.groups - 1):
+                    m.d.sync += [group.eq(group + 1), plane_base.eq(plane_base + plane_in),
+                                 last_group.eq(group + 2 == pool.groups)]
+                    with m.If(last_group):
                         m.d.comb += [order.w_en.eq(1), order.w_data.eq(0)]
                         m.next = "IDLE"
                     with m.Else():
