@@ -139,6 +139,20 @@ def test_pool_matches_functional_model(kind, kernel, stride, pads):
     check_against_model(config, fm, program)
 
 
+@pytest.mark.parametrize("kind", [PoolKind.MAX, PoolKind.GLOBAL_AVG])
+def test_pool_with_many_channel_groups(kind):
+    """More than 32 groups: the output count is formed from two partial products, by the low
+    and the high five bits of `groups`."""
+    config = preset("tiny")
+    fm = random_machine(config, np.random.default_rng(37))
+    window = kind is PoolKind.MAX
+    program = [isa.Pool(kind=kind, ibuf_addr=3, in_h=2, in_w=3, groups=37,
+                        kernel=2 if window else 0, stride=1 if window else 0, pad_top=0,
+                        pad_left=0, out_h=1, out_w=2 if window else 1, obuf_addr=11,
+                        mult=1 if window else 10923, shift=0 if window else 16)]
+    check_against_model(config, fm, program)
+
+
 def test_add_then_conv_then_pool_switch_modes():
     config = preset("tiny")
     rng = np.random.default_rng(21)
