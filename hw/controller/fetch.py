@@ -132,11 +132,22 @@ class InstructionFetcher(wiring.Component):
         dram = Const(self._config.dram_bytes, ADDR_BITS + 1)
         in_dram = Signal(ADDR_BITS + 1)
         m.d.comb += in_dram.eq(Mux(self.address < dram, (dram - self.address) >> _WORD_SHIFT, 0))
+        # At `start`, `few` and `more` of min(length, in_dram) (0 if misaligned) from compares
+        # of the inputs with constants, beside the subtract and compare that form `remaining`,
+        # not after them: min(a, b) < R is a < R or b < R; in_dram < R is address >
+        # dram - 32 R; in_dram != 0 is address <= dram - 32.
+        room_bytes = INSTR_BYTES * self._request_words
         with m.If(self.start):
             aligned = self.address[:_WORD_SHIFT] == 0
+            near_end = (self.address > self._config.dram_bytes - room_bytes
+                        if self._config.dram_bytes > room_bytes else Const(1))
+            inside = (self.address <= self._config.dram_bytes - INSTR_BYTES
+                      if self._config.dram_bytes >= INSTR_BYTES else Const(0))
             m.d.sync += [
                 next_address.eq(self.address),
-                *set_remaining(Mux(aligned, Mux(self.length < in_dram, self.length, in_dram), 0)),
+                remaining.eq(Mux(aligned, Mux(self.length < in_dram, self.length, in_dram), 0)),
+                few.eq(~aligned | (self.length < self._request_words) | near_end),
+                more.eq(aligned & (self.length != 0) & inside),
                 fault.eq(Mux(aligned, ErrorCode.DRAM_RANGE, ErrorCode.MISALIGNED)),
                 stopped.eq(0),
             ]
