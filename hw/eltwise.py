@@ -61,8 +61,8 @@ class EltwiseAdd(wiring.Component):
     # Stages (10 ns at 100 MHz on ECP5): 1 operand registers; 2 two int8 x int16 products (one
     # MULT18X18D each; registered products took the 8x8 core from 85 to 113 MHz; without DSPs
     # two int8 x int8 partial products each, `_split_product`); 3 their 25-bit sum (~13 CCU2C;
-    # four partial products without DSPs); 4 (2x) >> shift, a 26-bit barrel shifter of 6 mux levels;
-    # 5-8 ActivationUnit. Stages 1-2 are the DSP's own input and output registers when
+    # four partial products without DSPs); 4 (2x) >> shift, a 26-bit barrel shifter of 6 mux
+    # levels; 5-8 ActivationUnit. Stages 1-2 are the DSP's own input and output registers when
     # elaborated for an ECP5 platform (`_ecp5_product`): on the ULX3S board the operands came
     # from the input buffer's block RAM through the compute unit's muxes straight into the
     # multiplier (22.5 ns, issue 8).
