@@ -42,6 +42,7 @@ from hw.eltwise import EltwiseAdd
 from hw.isa import INSTR_BITS, AddLayout, ConvLayout, Opcode, PoolKind, PoolLayout
 from hw.pooling import PoolingUnit
 from hw.postprocess import PostProcess
+from hw.skid import SkidBuffer
 from hw.systolic.core import SystolicCore
 from hw.window.generator import WindowGenerator
 
@@ -203,26 +204,32 @@ class ComputeUnit(wiring.Component):
         # valid decides), the others are chosen by the flags.
         pooling_route = is_pool_window | is_pool_global
         is_b = ibuf_reader.o.payload.tag[0]      # ADD: the pair's second operand
+        # The window generator's output through a skid buffer: its `ready` (a flip-flop) is
+        # what the generator's pipeline enable sees, not the AND-OR of the array's and the
+        # pooling unit's readiness below (the longest paths of both ECP5 boards).
+        m.submodules.window_skid = skid = SkidBuffer(window.o.payload.shape())
+        connect(m, window.o, skid.i)
+        win = skid.o
         m.d.comb += [
             window.i.valid.eq((is_conv | is_pool_window) & ibuf_reader.o.valid),
             window.i.payload.eq(ibuf_reader.o.payload.data),
             ibuf_reader.o.ready.eq(((is_conv | is_pool_window) & window.i.ready)
                                    | (is_pool_global & pooling.i.ready)
                                    | (is_add & (~is_b | eltwise.i.ready))),
-            core.i.valid.eq(is_conv & window.o.valid & banks.r_rdy),
-            core.i.payload.data.eq(window.o.payload.data),
-            core.i.payload.context.eq(window.o.payload.d),
+            core.i.valid.eq(is_conv & win.valid & banks.r_rdy),
+            core.i.payload.data.eq(win.payload.data),
+            core.i.payload.context.eq(win.payload.d),
             core.i.payload.bank.eq(banks.r_data),
-            core.i.payload.last.eq(window.o.payload.last),
-            core.i.payload.release.eq(window.o.payload.end),
-            banks.r_en.eq(is_conv & window.o.valid & core.i.ready & window.o.payload.end),
-            window.o.ready.eq((is_conv & core.i.ready & banks.r_rdy)
+            core.i.payload.last.eq(win.payload.last),
+            core.i.payload.release.eq(win.payload.end),
+            banks.r_en.eq(is_conv & win.valid & core.i.ready & win.payload.end),
+            win.ready.eq((is_conv & core.i.ready & banks.r_rdy)
                               | (is_pool_window & pooling.i.ready)),
-            pooling.i.valid.eq((is_pool_window & window.o.valid)
+            pooling.i.valid.eq((is_pool_window & win.valid)
                                | (is_pool_global & ibuf_reader.o.valid)),
-            window_taps.data.eq(window.o.payload.data),
-            window_taps.inside.eq(window.o.payload.inside),
-            window_taps.last.eq(window.o.payload.last), window_taps.end.eq(window.o.payload.end),
+            window_taps.data.eq(win.payload.data),
+            window_taps.inside.eq(win.payload.inside),
+            window_taps.last.eq(win.payload.last), window_taps.end.eq(win.payload.end),
             pooling.i.payload.eq(Mux(is_pool_global, global_taps, window_taps)),
             eltwise.i.valid.eq(is_add & ibuf_reader.o.valid & is_b),
             eltwise.i.payload.eq(Cat(pair_a, ibuf_reader.o.payload.data)),
