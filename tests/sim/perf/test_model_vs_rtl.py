@@ -46,6 +46,17 @@ def test_random_layer(kind, seed):
     assert_model_equals_rtl(program, inputs)
 
 
+@pytest.mark.slow(reason="36 more seeded layers and networks under Amaranth's simulator "
+                  "(about 3 minutes)")
+@pytest.mark.parametrize("kind,seed,timing", [("conv", s, "default") for s in range(4, 24)]
+                         + [("pool", s, "default") for s in range(2, 8)]
+                         + [("net", s, t) for s in range(2, 6) for t in ("default", "slow")])
+def test_sweep_of_layers_and_networks(kind, seed, timing):
+    program, inputs = (random_network(seed, TINY) if kind == "net"
+                       else random_layer(seed, TINY, kind))
+    assert_model_equals_rtl(program, inputs, timing=TIMINGS[timing])
+
+
 @pytest.mark.parametrize("seed,timing", [(0, "default"), (1, "slow")])
 def test_random_network(seed, timing):
     program, inputs = random_network(seed, TINY)
