@@ -391,7 +391,13 @@ class WindowGenerator(wiring.Component):
         limit_shape = signed(row_shape.width + 1)
         limit_same, limit_next, slots_less_h = (Signal(limit_shape) for _ in range(3))
         iy_ahead = Signal(row_shape)
-        room = Mux(same_pass, in_row < limit_same, in_row < limit_next)
+        # in_row < limit_same and in_row < limit_next as flip-flops, formed from the next
+        # values of the three registers (below): the two carry-chain compares sat in front of
+        # `i.ready` -> `row_done` -> `rows_short` (the 25F's critical path at d6b3d8e, seed 2).
+        fits_same, fits_next = Signal(), Signal()
+        limit_same_n, limit_next_n = Signal(limit_shape), Signal(limit_shape)
+        m.d.comb += [limit_same_n.eq(limit_same), limit_next_n.eq(limit_next)]
+        room = Mux(same_pass, fits_same, fits_next)
         # Between the last issue of a pass and the load of a pending one (one cycle) the
         # output side still counts as on the old pass's last row.
         m.d.comb += self.i.ready.eq(~in_done & ((out_done & ~pend_valid) | room))
@@ -467,10 +473,10 @@ class WindowGenerator(wiring.Component):
                     ]
                     # After the last row the limits stay until the next pass loads.
                     with m.If(~last_row):
-                        m.d.sync += [
-                            limit_same.eq(top_ahead + slots),
-                            limit_next.eq(Mux(par.in_h > top_ahead, slots_less_h + top_ahead,
-                                              slots)),
+                        m.d.comb += [
+                            limit_same_n.eq(top_ahead + slots),
+                            limit_next_n.eq(Mux(par.in_h > top_ahead,
+                                                slots_less_h + top_ahead, slots)),
                         ]
                 with m.Else():
                     m.d.sync += [ox.eq(ox + 1), row_end.eq(ox + 2 == par.out_w),
@@ -504,7 +510,6 @@ class WindowGenerator(wiring.Component):
             setup.eq(1), rem.eq(src.chunk_start), ky0.eq(0),
             iy_base.eq(-src.pad_top), one_less_stride.eq(1 - src.stride),
             iy_ahead.eq(src.stride - src.pad_top),
-            limit_same.eq(slots), limit_next.eq(slots - src.in_h),
             slots_less_h.eq(slots - src.in_h),
             slot0.eq(Mux(first_slot < 0, first_slot + slots, first_slot)),
             ox.eq(0), oy.eq(0), d.eq(0), last.eq(src.chunk_count == 1),
@@ -524,11 +529,19 @@ class WindowGenerator(wiring.Component):
         # `issue` -> load muxes of ~25 registers was the block's critical path (77 MHz).
         with m.If(out_done & pend_valid):
             m.d.sync += load + [pend_valid.eq(0), rows_short.eq(pend_short)]
+            m.d.comb += [limit_same_n.eq(slots), limit_next_n.eq(slots - src.in_h)]
         with m.Elif(out_done & accept_legal):
             m.d.sync += load + [rows_short.eq(-derived.need0)]
+            m.d.comb += [limit_same_n.eq(slots), limit_next_n.eq(slots - src.in_h)]
         with m.Elif(accept_legal):
             m.d.sync += [pend.eq(p), pend_derived.eq(derived), pend_base.eq(in_slot),
                          pend_valid.eq(1)]
         with m.If(issue & end):
             m.d.sync += out_done.eq(1)
+        # in_row's next value is 0 (a pass accepted: never with row_done, which needs
+        # ~in_done), in_row + 1 (row_done) or in_row; row_done only picks a compare.
+        m.d.sync += [limit_same.eq(limit_same_n), limit_next.eq(limit_next_n)]
+        for fits, limit in ((fits_same, limit_same_n), (fits_next, limit_next_n)):
+            m.d.sync += fits.eq(Mux(accept_legal, 0 < limit,
+                                    Mux(row_done, in_row + 1 < limit, in_row < limit)))
         return m
