@@ -224,7 +224,7 @@ class ComputeUnit(wiring.Component):
             core.i.payload.release.eq(win.payload.end),
             banks.r_en.eq(is_conv & win.valid & core.i.ready & win.payload.end),
             win.ready.eq((is_conv & core.i.ready & banks.r_rdy)
-                              | (is_pool_window & pooling.i.ready)),
+                         | (is_pool_window & pooling.i.ready)),
             pooling.i.valid.eq((is_pool_window & win.valid)
                                | (is_pool_global & ibuf_reader.o.valid)),
             window_taps.data.eq(win.payload.data),
@@ -280,7 +280,7 @@ class ComputeUnit(wiring.Component):
         last_group = Signal()   # group == pool.groups - 1, a flip-flop (set with `group`)
         plane_in = Signal(20)
         plane_base = Signal(16)
-        pool_words = Signal(20)
+        plane_words = Signal(20)
         pool_low, pool_high = Signal(20), Signal(20)
         # Products of instruction fields, registered in the cycles before the commands are
         # offered (a multiplier in front of a command payload reached the window generator's
@@ -376,15 +376,15 @@ class ComputeUnit(wiring.Component):
                              last_group.eq(pool.groups == 1),
                              pool_taps.eq(pool.kernel * pool.kernel),
                              plane_base.eq(pool.ibuf_addr),
-                             pool_words.eq(pool.out_h * pool.out_w)]
+                             plane_words.eq(pool.out_h * pool.out_w)]
                 m.next = "POOL_WORDS"
             with m.State("POOL_WORDS"):
                 # Two partial products of out_h * out_w by the low and the high half of
                 # `groups`, added in the writer command's payload: in LUTs (OrangeCrab) the
                 # whole 20 x 10 product was the 25F's critical path at fae08c4 (9.9 ns).
                 half = len(pool.groups) // 2
-                m.d.sync += [pool_low.eq(pool_words * pool.groups[:half]),
-                             pool_high.eq(pool_words * pool.groups[half:]),
+                m.d.sync += [pool_low.eq(plane_words * pool.groups[:half]),
+                             pool_high.eq(plane_words * pool.groups[half:]),
                              offer.eq(mask("writer"))]
                 m.next = "POOL_WRITER"
             plane_commands = Mux(pool.kind == PoolKind.GLOBAL_AVG, mask("tiles", "pool"),
