@@ -90,11 +90,6 @@ class InstructionFetcher(wiring.Component):
         # (32-bit compares in front of `issue` were a carry chain deep on the ECP5).
         few = Signal()
         more = Signal()
-
-        def set_remaining(value):
-            return [remaining.eq(value), few.eq(value < self._request_words),
-                    more.eq(value != 0)]
-
         run = Signal(range(self._request_words + 1))
         m.d.comb += run.eq(Mux(few, remaining, self._request_words))
         issue = Signal()
@@ -108,7 +103,9 @@ class InstructionFetcher(wiring.Component):
                 self.req.payload.address.eq(next_address),
                 self.req.payload.words.eq(run),
                 next_address.eq(next_address + (run << _WORD_SHIFT)),
-                *set_remaining(remaining - run),
+                remaining.eq(remaining - run),
+                few.eq(remaining - run < self._request_words),
+                more.eq(remaining != run),
             ]
 
         arrive = self.words.valid
