@@ -132,14 +132,12 @@ class InstructionFetcher(wiring.Component):
         # At `start`, `few` and `more` of min(length, in_dram) (0 if misaligned) from compares
         # of the inputs with constants, beside the subtract and compare that form `remaining`,
         # not after them: min(a, b) < R is a < R or b < R; in_dram < R is address >
-        # dram - 32 R; in_dram != 0 is address <= dram - 32.
-        room_bytes = INSTR_BYTES * self._request_words
+        # dram - 32 R; in_dram != 0 is address <= dram - 32 (both constants are positive:
+        # the config's dram_bytes is at least 64 KiB, 32 R at most 8 KiB).
         with m.If(self.start):
             aligned = self.address[:_WORD_SHIFT] == 0
-            near_end = (self.address > self._config.dram_bytes - room_bytes
-                        if self._config.dram_bytes > room_bytes else Const(1))
-            inside = (self.address <= self._config.dram_bytes - INSTR_BYTES
-                      if self._config.dram_bytes >= INSTR_BYTES else Const(0))
+            near_end = self.address > self._config.dram_bytes - INSTR_BYTES * self._request_words
+            inside = self.address <= self._config.dram_bytes - INSTR_BYTES
             m.d.sync += [
                 next_address.eq(self.address),
                 remaining.eq(Mux(aligned, Mux(self.length < in_dram, self.length, in_dram), 0)),

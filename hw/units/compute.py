@@ -281,7 +281,8 @@ class ComputeUnit(wiring.Component):
         plane_in = Signal(20)
         plane_base = Signal(16)
         plane_words = Signal(20)
-        pool_low, pool_high = Signal(20), Signal(20)
+        pool_low, pool_high = Signal(20), Signal(20)   # by the low and high half of groups
+        groups_half = len(pool.groups) // 2
         # Products of instruction fields, registered in the cycles before the commands are
         # offered (a multiplier in front of a command payload reached the window generator's
         # pass-load registers: the 25F's critical path at 132b4c9, 11.3 ns).
@@ -382,16 +383,15 @@ class ComputeUnit(wiring.Component):
                 # Two partial products of out_h * out_w by the low and the high half of
                 # `groups`, added in the writer command's payload: in LUTs (OrangeCrab) the
                 # whole 20 x 10 product was the 25F's critical path at fae08c4 (9.9 ns).
-                half = len(pool.groups) // 2
-                m.d.sync += [pool_low.eq(plane_words * pool.groups[:half]),
-                             pool_high.eq(plane_words * pool.groups[half:]),
+                m.d.sync += [pool_low.eq(plane_words * pool.groups[:groups_half]),
+                             pool_high.eq(plane_words * pool.groups[groups_half:]),
                              offer.eq(mask("writer"))]
                 m.next = "POOL_WRITER"
             plane_commands = Mux(pool.kind == PoolKind.GLOBAL_AVG, mask("tiles", "pool"),
                                  mask("tiles", "pool", "window"))
             with m.State("POOL_WRITER"):
                 send(writer={"base": pool.obuf_addr,
-                             "count": pool_low + (pool_high << (len(pool.groups) // 2))})
+                             "count": pool_low + (pool_high << groups_half)})
                 with m.If(all_sent):
                     m.d.sync += offer.eq(plane_commands)
                     m.next = "POOL_PLANE"
