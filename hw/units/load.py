@@ -15,6 +15,11 @@ Ports:
 
 Latency: instruction accepted in cycle t -> descriptor valid in t+1. A word on `words` in cycle
 u -> on `wr` in cycle u (combinational). Throughput: one word per cycle.
+
+`wr` leaves through a skid buffer, so `words.ready` is a flip-flop and the buffers' readiness
+(the activation tables' load, the output buffer's compute port) does not reach the read DMA and
+DRAM combinationally. While `wr` is ready the words pass straight through; when it stalls, one
+more word waits in the buffer, and `done` still strobes after the last word has left `wr`.
 """
 
 from amaranth.hdl import Cat, Module, Mux
@@ -26,6 +31,7 @@ from hw.axi.bursts import Descriptor, default_max_word_bytes, word_beats_log2
 from hw.axi.read_dma import word_layout
 from hw.config import AcceleratorConfig
 from hw.isa import INSTR_BITS, Buffer, LoadStoreLayout
+from hw.skid import SkidBuffer
 
 __all__ = ["LoadUnit", "load_write_layout", "descriptor_of"]
 
@@ -82,15 +88,21 @@ class LoadUnit(wiring.Component):
             inflight.w_data.eq(Cat(load.buffer, load.buf_addr)),
         ]
 
-        # Data: each word to its buffer address.
+        # Data: each word to its buffer address, with its LOAD's last word marked for `done`.
         head = data.View(entry, inflight.r_data)
+        out = data.StructLayout({"wr": load_write_layout(cfg), "last": 1})
+        m.submodules.skid = skid = SkidBuffer(out)
         m.d.comb += [
-            self.wr.valid.eq(self.words.valid & inflight.r_rdy),
-            self.wr.payload.buffer.eq(head.buffer),
-            self.wr.payload.addr.eq(head.addr + self.words.payload.index),
-            self.wr.payload.data.eq(self.words.payload.data),
-            self.words.ready.eq(self.wr.ready & inflight.r_rdy),
-            inflight.r_en.eq(self.wr.valid & self.wr.ready & self.words.payload.last),
+            skid.i.valid.eq(self.words.valid & inflight.r_rdy),
+            skid.i.payload.wr.buffer.eq(head.buffer),
+            skid.i.payload.wr.addr.eq(head.addr + self.words.payload.index),
+            skid.i.payload.wr.data.eq(self.words.payload.data),
+            skid.i.payload.last.eq(self.words.payload.last),
+            self.words.ready.eq(skid.i.ready & inflight.r_rdy),
+            inflight.r_en.eq(skid.i.valid & skid.i.ready & self.words.payload.last),
+            self.wr.valid.eq(skid.o.valid),
+            self.wr.payload.eq(skid.o.payload.wr),
+            skid.o.ready.eq(self.wr.ready),
         ]
-        m.d.sync += self.done.eq(self.wr.valid & self.wr.ready & self.words.payload.last)
+        m.d.sync += self.done.eq(skid.o.valid & skid.o.ready & skid.o.payload.last)
         return m

@@ -15,6 +15,9 @@ Read channel (hw/axi/read_dma.py + the DRAM model), all times in cycles:
                tables take one every word_bytes + 1 cycles, and while a word waits on the
                DMA's output RREADY is low, so the beats wait too)
   word         on the DMA's output one cycle after its last beat.
+The load unit takes its words through a one-word skid buffer: during a LUT load it holds the
+next word while the tables write the current one, so the DMA runs one word ahead of the
+tables, and the first word of the next LOAD waits until the last table word has left it.
 Write channel (hw/axi/write_dma.py): a burst is taken into the AW register and the W/B FIFOs
 (AWVALID the cycle after), W beats need the burst's AW accepted an edge earlier, the word on
 the data stream (itself one cycle after the buffer reader's address), and one beat per
@@ -62,17 +65,21 @@ class ReadChannel:
         self.last_beat = -(10 ** 9)
         self.ends: list[int] = []  # last-beat cycle of every burst so far
         self.o_free = 0            # the output register takes a word (after a LUT load)
-        self.beats = 0
+        self.skid_free = 0         # the load unit's skid buffer takes a word (after a LUT load)
+        self.tables_free = 0       # the activation tables take their next word
 
-    def run(self, accept: int, bursts: list[int], word_beats: int,
-            every_word: bool = False, word_gap: int = 1) -> list[int]:
+    def run(self, accept: int, bursts: list[int], word_beats: int, every_word: bool = False,
+            word_gap: int = 1, load: bool = True) -> list[int]:
         """Issue a descriptor accepted at `accept`; returns the cycle its last word (or, with
         `every_word`, each of its words) is taken from the DMA output: one cycle after the
-        word's last beat. With `word_gap` > 1 the consumer takes a word at most every
-        `word_gap` cycles (LUT words: the activation tables write one entry per cycle) and
-        RREADY is low while a word waits, so the beats wait too."""
-        if word_gap > 1:
-            words = self._run_throttled(accept, bursts, word_beats, word_gap)
+        word's last beat. With `word_gap` > 1 (LUT words: the activation tables write one
+        entry per cycle) the cycles are those the tables take the words, at most one every
+        `word_gap` cycles. `load` is False for the fetcher's descriptors, whose words do not
+        pass the load unit's skid buffer."""
+        if word_gap > 1 or (load and self.skid_free):
+            words = self._run_words(accept, bursts, word_beats, word_gap)
+            if word_gap == 1:
+                self.skid_free = 0    # the skid buffer is out of the way from here on
             return words if every_word else words[-1:]
         ar = max(accept + 1, self.last_ar + 1)
         ends = self.ends
@@ -102,12 +109,14 @@ class ReadChannel:
             words.append(beat + 1)
         return words
 
-
-    def _run_throttled(self, accept, bursts, word_beats, gap) -> list[int]:
+    def _run_words(self, accept, bursts, word_beats, gap) -> list[int]:
+        """A LOAD beat by beat: each word leaves the DMA output when the load unit's skid
+        buffer is free (the cycle after its previous word was taken on) and is taken on by
+        its buffer then, or by the activation tables (`gap` > 1) when they are free."""
         ar = max(accept + 1, self.last_ar + 1)
         ends, n_out, interval = self.ends, self.outstanding, self.interval
         beat = self.last_beat
-        taken = -(10 ** 9)          # cycle the previous word left the output register
+        out_free, skid_free, tables_free = self.o_free, self.skid_free, self.tables_free
         left = word_beats
         taken_words = []
         for beats in bursts:
@@ -115,10 +124,15 @@ class ReadChannel:
                 ar = max(ar, ends[-n_out] + 1)
             start = ar + self.latency
             for _ in range(beats):
-                beat = max(start, beat + interval, taken)
+                beat = max(start, beat + interval, out_free)
                 left -= 1
                 if left == 0:
-                    taken = max(beat + 1, taken + gap)
+                    out_free = max(beat + 1, skid_free)
+                    taken = out_free
+                    if gap > 1:
+                        taken = max(taken, tables_free)
+                        tables_free = taken + gap
+                    skid_free = taken + 1
                     taken_words.append(taken)
                     left = word_beats
             ends.append(beat)
@@ -126,7 +140,9 @@ class ReadChannel:
         self.last_ar = ar - 1
         self.last_beat = beat
         self.free = self.last_ar
-        self.o_free = taken
+        self.o_free, self.skid_free, self.tables_free = out_free, skid_free, tables_free
+        if len(ends) > 4 * n_out:
+            del ends[:-n_out]
         return taken_words
 
 

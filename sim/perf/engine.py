@@ -275,7 +275,7 @@ def simulate(program: Program, timing: DramTiming) -> Timeline:
             words = fe.req_words
             addr = program.program_address + fe.requested * INSTR_BYTES
             bursts = bursts_of(config, addr, words, 1, 0, 1, 0, INSTR_BYTES)
-            fe.accepted(t, rch.run(t, bursts, fetch_beats, every_word=True))
+            fe.accepted(t, rch.run(t, bursts, fetch_beats, every_word=True, load=False))
         elif action == "loaddesc":
             _, k = load_desc.pop(0)
             ins = instrs[k]
