@@ -246,6 +246,7 @@ class WindowGenerator(wiring.Component):
         span = side * c.max_stride + c.max_kernel + most["pad_top"]
         row_shape = signed(span.bit_length() + 1)
         col_shape = signed((span * groups_max).bit_length() + 1)
+        limit_shape = signed(row_shape.width + 1)
         p = self.cmd.payload
 
         # Products of the cmd's fields, formed once when it is accepted and kept with it.
@@ -256,6 +257,7 @@ class WindowGenerator(wiring.Component):
             "col0": col_shape,                                               # -pad_left * groups
             "need0": row_shape,                                              # kernel - pad_top
             "need1": row_shape,                                              # need0 - 1
+            "slots_less_h": limit_shape,                                     # slots - in_h
         })
         # The cmd's products and legality are registered from the payload while it is offered
         # (a stream's payload holds until its transfer): stage 1 the shift-add products, the
@@ -281,6 +283,7 @@ class WindowGenerator(wiring.Component):
             derived.col0.eq(-_product(p.pad_left, p.groups)),
             derived.need0.eq(p.kernel - p.pad_top),
             derived.need1.eq(p.kernel - p.pad_top - 1),
+            derived.slots_less_h.eq(slots - p.in_h),
             chunk_end.eq(p.chunk_start + p.chunk_count),
             fields_legal.eq((p.kernel >= 1) & (p.kernel <= c.max_kernel)
                             & (p.stride >= 1) & (p.stride <= c.max_stride)
@@ -388,15 +391,12 @@ class WindowGenerator(wiring.Component):
         # between the counters and `i.ready` (iy_base -> four carry chains -> `i.ready` limited
         # the ULX3S block to 78 MHz).
         same_pass = in_gen == out_gen
-        limit_shape = signed(row_shape.width + 1)
         limit_same, limit_next, slots_less_h = (Signal(limit_shape) for _ in range(3))
         iy_ahead = Signal(row_shape)
         # in_row < limit_same and in_row < limit_next as flip-flops, formed from the next
         # values of the three registers (below): the two carry-chain compares sat in front of
         # `i.ready` -> `row_done` -> `rows_short` (the 25F's critical path at d6b3d8e, seed 2).
         fits_same, fits_next = Signal(), Signal()
-        limit_same_n, limit_next_n = Signal(limit_shape), Signal(limit_shape)
-        m.d.comb += [limit_same_n.eq(limit_same), limit_next_n.eq(limit_next)]
         room = Mux(same_pass, fits_same, fits_next)
         # Between the last issue of a pass and the load of a pending one (one cycle) the
         # output side still counts as on the old pass's last row.
@@ -471,13 +471,6 @@ class WindowGenerator(wiring.Component):
                         iy_base.eq(iy_ahead), iy_ahead.eq(iy_ahead + par.stride),
                         slot0.eq(next_slot), r_slot.eq(next_slot),
                     ]
-                    # After the last row the limits stay until the next pass loads.
-                    with m.If(~last_row):
-                        m.d.comb += [
-                            limit_same_n.eq(top_ahead + slots),
-                            limit_next_n.eq(Mux(par.in_h > top_ahead,
-                                                slots_less_h + top_ahead, slots)),
-                        ]
                 with m.Else():
                     m.d.sync += [ox.eq(ox + 1), row_end.eq(ox + 2 == par.out_w),
                                  row_last.eq(one_chunk & (ox + 2 == par.out_w)),
@@ -510,7 +503,7 @@ class WindowGenerator(wiring.Component):
             setup.eq(1), rem.eq(src.chunk_start), ky0.eq(0),
             iy_base.eq(-src.pad_top), one_less_stride.eq(1 - src.stride),
             iy_ahead.eq(src.stride - src.pad_top),
-            slots_less_h.eq(slots - src.in_h),
+            slots_less_h.eq(src_derived.slots_less_h),
             slot0.eq(Mux(first_slot < 0, first_slot + slots, first_slot)),
             ox.eq(0), oy.eq(0), d.eq(0), last.eq(src.chunk_count == 1),
             row_end.eq(src.out_w == 1), last_row.eq(src.out_h == 1),
@@ -529,19 +522,31 @@ class WindowGenerator(wiring.Component):
         # `issue` -> load muxes of ~25 registers was the block's critical path (77 MHz).
         with m.If(out_done & pend_valid):
             m.d.sync += load + [pend_valid.eq(0), rows_short.eq(pend_short)]
-            m.d.comb += [limit_same_n.eq(slots), limit_next_n.eq(slots - src.in_h)]
         with m.Elif(out_done & accept_legal):
             m.d.sync += load + [rows_short.eq(-derived.need0)]
-            m.d.comb += [limit_same_n.eq(slots), limit_next_n.eq(slots - src.in_h)]
         with m.Elif(accept_legal):
             m.d.sync += [pend.eq(p), pend_derived.eq(derived), pend_base.eq(in_slot),
                          pend_valid.eq(1)]
         with m.If(issue & end):
             m.d.sync += out_done.eq(1)
-        # in_row's next value is 0 (a pass accepted: never with row_done, which needs
-        # ~in_done), in_row + 1 (row_done) or in_row; row_done only picks a compare.
-        m.d.sync += [limit_same.eq(limit_same_n), limit_next.eq(limit_next_n)]
-        for fits, limit in ((fits_same, limit_same_n), (fits_next, limit_next_n)):
-            m.d.sync += fits.eq(Mux(accept_legal, 0 < limit,
-                                    Mux(row_done, in_row + 1 < limit, in_row < limit)))
+        # The limits' next values: a pass load resets them, an output row's last issue moves
+        # them on (after the pass's last row they stay until the next load), else they hold.
+        loads = out_done & (pend_valid | accept_legal)
+        steps = issue & last & row_end & ~last_row
+        limits = [
+            (fits_same, limit_same, slots, top_ahead + slots),
+            (fits_next, limit_next, src_derived.slots_less_h,
+             Mux(par.in_h > top_ahead, slots_less_h + top_ahead, slots)),
+        ]
+        for fits, held, loaded, stepped in limits:
+            m.d.sync += held.eq(Mux(loads, loaded, Mux(steps, stepped, held)))
+            # in_row's next value is 0 (a pass accepted: never with row_done, which needs
+            # ~in_done), in_row + 1 (row_done) or in_row. The compares are made against each
+            # candidate limit from registers; the late `row_done`, `issue` and `accept`
+            # only select among their results (the hand-over mux and `slots - in_h` in front
+            # of the compare were the 25F's critical path at 01be5ec, 9.8 ns).
+            compares = [Mux(accept_legal, 0 < limit,
+                            Mux(row_done, in_row + 1 < limit, in_row < limit))
+                        for limit in (held, loaded, stepped)]
+            m.d.sync += fits.eq(Mux(loads, compares[1], Mux(steps, compares[2], compares[0])))
         return m
