@@ -282,6 +282,7 @@ class ComputeUnit(wiring.Component):
         plane_base = Signal(16)
         plane_words = Signal(20)
         pool_low, pool_high = Signal(20), Signal(20)   # by the low and high half of groups
+        pool_count = Signal(20)                        # their sum: the POOL's output words
         groups_half = len(pool.groups) // 2
         # Products of instruction fields, registered in the cycles before the commands are
         # offered (a multiplier in front of a command payload reached the window generator's
@@ -384,14 +385,19 @@ class ComputeUnit(wiring.Component):
                 # `groups`, added in the writer command's payload: in LUTs (OrangeCrab) the
                 # whole 20 x 10 product was the 25F's critical path at fae08c4 (9.9 ns).
                 m.d.sync += [pool_low.eq(plane_words * pool.groups[:groups_half]),
-                             pool_high.eq(plane_words * pool.groups[groups_half:]),
+                             pool_high.eq(plane_words * pool.groups[groups_half:])]
+                m.next = "POOL_COUNT"
+            with m.State("POOL_COUNT"):
+                # Their sum in a register: added in the writer command's payload it sat between
+                # the FSM state and the writer's `count != 0` load enable (the top of the
+                # ULX3S netlist estimate at 32b2cd4).
+                m.d.sync += [pool_count.eq(pool_low + (pool_high << groups_half)),
                              offer.eq(mask("writer"))]
                 m.next = "POOL_WRITER"
             plane_commands = Mux(pool.kind == PoolKind.GLOBAL_AVG, mask("tiles", "pool"),
                                  mask("tiles", "pool", "window"))
             with m.State("POOL_WRITER"):
-                send(writer={"base": pool.obuf_addr,
-                             "count": pool_low + (pool_high << groups_half)})
+                send(writer={"base": pool.obuf_addr, "count": pool_count})
                 with m.If(all_sent):
                     m.d.sync += offer.eq(plane_commands)
                     m.next = "POOL_PLANE"

@@ -2,8 +2,8 @@
 
 Issue FSM: an instruction accepted in cycle A (IDLE; the 8-entry order FIFO has room, and a
 change of mode waits for the done strobe of the last instruction) offers its block commands
-from A + 2 (CONV: a cycle to read the parameter word), A + 3 (POOL: the writer command after
-two size cycles, then the planes in turn) or A + 1 (ADD). Each command is held until its
+from A + 2 (CONV: a cycle to read the parameter word), A + 4 (POOL: the writer command after
+three size cycles, then the planes in turn) or A + 1 (ADD). Each command is held until its
 block takes it; the issue FSM sees that from its `sent` registers, so the next step (the next
 POOL plane, the ADD addresses, the next instruction's acceptance) comes two cycles after the
 last command is taken.
@@ -302,7 +302,7 @@ class ComputeModel:
         return stall, x_prev, a_prev
 
     def _pool(self, x, a: int) -> int:
-        writer = max(a + 3, self.writer_free)
+        writer = max(a + 4, self.writer_free)
         pt = writer + 2
         last_out = NEVER
         if x.kind is PoolKind.GLOBAL_AVG:
