@@ -10,7 +10,9 @@ Ports:
   instr  In(stream of 256-bit LOAD words)   from the controller's load queue
   desc   Out(stream of Descriptor)          to the read DMA (tag 0)
   words  In(stream of the read DMA's words) the LOADs' data, in order
-  wr     Out(stream of LoadWrite)           {buffer, addr, data}: one buffer word per element
+  wr     Out(stream of LoadWrite)           {buffer, addr, data}: one buffer word per element;
+                                            `ready` may be low only for words of LUT and OBUF
+                                            (`word_bytes` wide), the others are taken at once
   done   Out(1)                             strobe: a LOAD's last word left `wr`
 
 Latency: instruction accepted in cycle t -> descriptor valid in t+1. A word on `words` in cycle
@@ -20,6 +22,9 @@ u -> on `wr` in cycle u (combinational). Throughput: one word per cycle.
 (the activation tables' load, the output buffer's compute port) does not reach the read DMA and
 DRAM combinationally. While `wr` is ready the words pass straight through; when it stalls, one
 more word waits in the buffer, and `done` still strobes after the last word has left `wr`.
+Only the buffers that can stall (LUT, OBUF) have words that can wait, so the buffer keeps the
+low `word_bytes` of a word's data (32 instead of 276 flip-flops and muxes on the OrangeCrab,
+whose 25F has no LUTs to spare); above them `wr` always shows the DMA's current word.
 """
 
 from amaranth.hdl import Cat, Module, Mux
@@ -90,18 +95,21 @@ class LoadUnit(wiring.Component):
 
         # Data: each word to its buffer address, with its LOAD's last word marked for `done`.
         head = data.View(entry, inflight.r_data)
-        out = data.StructLayout({"wr": load_write_layout(cfg), "last": 1})
+        narrow = 8 * cfg.word_bytes
+        out = data.StructLayout({"buffer": Buffer, "addr": 16, "low": narrow, "last": 1})
         m.submodules.skid = skid = SkidBuffer(out)
         m.d.comb += [
             skid.i.valid.eq(self.words.valid & inflight.r_rdy),
-            skid.i.payload.wr.buffer.eq(head.buffer),
-            skid.i.payload.wr.addr.eq(head.addr + self.words.payload.index),
-            skid.i.payload.wr.data.eq(self.words.payload.data),
+            skid.i.payload.buffer.eq(head.buffer),
+            skid.i.payload.addr.eq(head.addr + self.words.payload.index),
+            skid.i.payload.low.eq(self.words.payload.data[:narrow]),
             skid.i.payload.last.eq(self.words.payload.last),
             self.words.ready.eq(skid.i.ready & inflight.r_rdy),
             inflight.r_en.eq(skid.i.valid & skid.i.ready & self.words.payload.last),
             self.wr.valid.eq(skid.o.valid),
-            self.wr.payload.eq(skid.o.payload.wr),
+            self.wr.payload.buffer.eq(skid.o.payload.buffer),
+            self.wr.payload.addr.eq(skid.o.payload.addr),
+            self.wr.payload.data.eq(Cat(skid.o.payload.low, self.words.payload.data[narrow:])),
             skid.o.ready.eq(self.wr.ready),
         ]
         m.d.sync += self.done.eq(skid.o.valid & skid.o.ready & skid.o.payload.last)
