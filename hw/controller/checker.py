@@ -22,7 +22,7 @@ the DRAM; a first product of the buffer extents saturates at `_SAT_BITS`, past e
 On the 64 KiB board DRAMs every product then fits one 18x18 DSP or two.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -162,7 +162,7 @@ class InstructionChecker(wiring.Component):
                          s2_b56.eq(b56), s2_limit.eq(s1_limit)]
 
         # ---- stage 3: second products, DMA end ---------------------------------------------
-        hd2, ls2, _, _, _ = views(s2.word)
+        hd2, ls2, cv2, pl2, _ = views(s2.word)
         op2 = hd2.opcode
         flags2 = Signal(_Flags)
         m.d.comb += flags2.eq(s2_flags)
@@ -177,18 +177,41 @@ class InstructionChecker(wiring.Component):
         mul6 = Signal(sat_bits + 16, name="mul6")
         s3_pixels = Signal(20)
         dram_end = Signal(max(32, len(p2), 21) + 2)
-        s3_limit = Signal(17)
+        # Each "start + extent > limit" check of stage 4 is "extent > limit - start": the room
+        # after the start address is formed here from the word, so that only a compare
+        # follows the products (the word -> adder -> compare -> priority -> `code` path was
+        # the 25F's critical path at 32b2cd4, 10.5 ns). Negative when the start is past it.
+        room = signed(max(limit_max.bit_length(), 16) + 2)   # limit - a 16-bit address
+        room_a, room_b, room_acc = (Signal(room, name=n) for n in ("room_a", "room_b", "room_acc"))
+        chunk_end = Signal(len(cv2.chunk_start) + 1)
+        conv_bad = Signal()    # a CONV's weights or parameter word past its buffer
         # size0 x word bytes is a shift: both word sizes are powers of two.
         size_bytes = Mux(ls2.buffer == Buffer.PBUF, ls2.size0 << _log2(c.pbuf_word_bytes),
                          ls2.size0 << _log2(c.word_bytes))
         with m.If(take3):
-            m.d.sync += [mul5.eq(p5_sat * s2_b56), s3_pixels.eq(p2), s3_limit.eq(s2_limit),
+            m.d.sync += [mul5.eq(p5_sat * s2_b56), s3_pixels.eq(p2),
                          dram_end.eq(ls2.dram_addr + p2 + p3 + size_bytes)]
             with m.If((op2 != Opcode.LOAD) & (op2 != Opcode.STORE)):
                 m.d.sync += mul6.eq(p6_sat * s2_b56)
+            wbuf_end = cv2.wbuf_addr + (cv2.chunk_count << _log2(c.columns))
+            with m.Switch(op2):
+                with m.Case(Opcode.LOAD, Opcode.STORE):
+                    m.d.sync += room_a.eq(s2_limit - ls2.buf_addr)
+                with m.Case(Opcode.CONV):
+                    m.d.sync += [
+                        room_a.eq(c.ibuf_words - cv2.ibuf_addr),
+                        room_b.eq(c.obuf_words - cv2.obuf_addr),
+                        room_acc.eq(c.acc_words - cv2.acc_addr),
+                        chunk_end.eq(cv2.chunk_start + cv2.chunk_count),
+                        conv_bad.eq((wbuf_end > c.wbuf_words)
+                                    | (cv2.output & (cv2.pbuf_addr + 1 > c.pbuf_words))),
+                    ]
+                with m.Case(Opcode.POOL):
+                    m.d.sync += [room_a.eq(c.ibuf_words - pl2.ibuf_addr),
+                                 room_b.eq(c.obuf_words - pl2.obuf_addr)]
 
         # ---- stage 4: range compares, priority ---------------------------------------------
-        hd3, ls3, cv3, pl3, _ = views(s3.word)
+        hd3, _, cv3, _, _ = views(s3.word)
         op3 = hd3.opcode
         flags3 = Signal(_Flags)
         dram_bad = Signal()
@@ -196,21 +219,15 @@ class InstructionChecker(wiring.Component):
         with m.Switch(op3):
             with m.Case(Opcode.LOAD, Opcode.STORE):
                 m.d.comb += [dram_bad.eq(s3_flags.dram | (dram_end > c.dram_bytes)),
-                             flags3.buffer.eq(ls3.buf_addr + mul5 > s3_limit)]
+                             flags3.buffer.eq(mul5 > room_a)]
             with m.Case(Opcode.CONV):
-                chunk_end = cv3.chunk_start + cv3.chunk_count
-                wbuf_end = cv3.wbuf_addr + (cv3.chunk_count << _log2(c.columns))
                 m.d.comb += [
                     flags3.decode.eq(s3_flags.decode | (chunk_end > mul6)),
-                    flags3.buffer.eq((cv3.ibuf_addr + mul5 > c.ibuf_words)
-                                     | (wbuf_end > c.wbuf_words)
-                                     | (cv3.acc_addr + s3_pixels > c.acc_words)
-                                     | (cv3.output & ((cv3.obuf_addr + s3_pixels > c.obuf_words)
-                                                      | (cv3.pbuf_addr + 1 > c.pbuf_words)))),
+                    flags3.buffer.eq((mul5 > room_a) | conv_bad | (s3_pixels > room_acc)
+                                     | (cv3.output & (s3_pixels > room_b))),
                 ]
             with m.Case(Opcode.POOL):
-                m.d.comb += flags3.buffer.eq((pl3.ibuf_addr + mul5 > c.ibuf_words)
-                                             | (pl3.obuf_addr + mul6 > c.obuf_words))
+                m.d.comb += flags3.buffer.eq((mul5 > room_a) | (mul6 > room_b))
         code, early = Signal(ErrorCode), Signal()
         with m.If(s3.fault != ErrorCode.NONE):
             m.d.comb += [code.eq(s3.fault), early.eq(1)]

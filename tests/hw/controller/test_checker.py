@@ -105,6 +105,8 @@ def _legal_fields(rng, opcode: Opcode, c) -> dict[str, int]:
                       output=int(rng.integers(2)), activation=int(rng.integers(3)),
                       wbuf_addr=max(0, c.wbuf_words - count * c.columns + int(rng.integers(-2, 2))),
                       acc_addr=max(0, c.acc_words - out_h * out_w + int(rng.integers(-2, 2))),
+                      # a CONV writes out_h * out_w words (a POOL groups times that)
+                      obuf_addr=max(0, c.obuf_words - out_h * out_w + int(rng.integers(-2, 2))),
                       pbuf_addr=c.pbuf_words - int(rng.integers(0, 2)))
         if not values["output"]:
             values["activation"] = 0
