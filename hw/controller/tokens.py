@@ -46,11 +46,15 @@ class TokenCounters(wiring.Component):
         m = Module()
         for k in range(len(TokenLink)):
             count = Signal(range(self._depth + 1), name=f"count{k}")
+            # count != 0 as a flip-flop, set with the count: it gates a queue's `valid`, whose
+            # transfer pops the count again (count -> compare -> valid -> transfer -> count
+            # was the top of the ULX3S netlist estimate at e679a68).
+            nonzero = Signal(name=f"nonzero{k}")
             push, pop = self.push[k], self.pop[k]
             full_push = push & ~pop & (count == self._depth)
-            m.d.comb += [self.available[k].eq(count != 0), self.overflow[k].eq(full_push)]
+            m.d.comb += [self.available[k].eq(nonzero), self.overflow[k].eq(full_push)]
             with m.If(push & ~pop & ~full_push):
-                m.d.sync += count.eq(count + 1)
+                m.d.sync += [count.eq(count + 1), nonzero.eq(1)]
             with m.Elif(pop & ~push):
-                m.d.sync += count.eq(count - 1)
+                m.d.sync += [count.eq(count - 1), nonzero.eq(count != 1)]
         return m
