@@ -76,7 +76,7 @@ class WriterWithMemory(wiring.Component):
 @pytest.mark.parametrize("gaps", [0.0, 0.4])
 def test_buffer_writer_fills_regions_and_strobes_done(gaps):
     rng = np.random.default_rng(3)
-    regions = [(3, 5), (40, 1), (10, 12)]
+    regions = [(3, 5), (30, 0), (40, 1), (50, 0), (10, 12)]   # empty regions write nothing
     words = [[int(v) for v in rng.integers(0, 256, n)] for _, n in regions]
     dut = WriterWithMemory()
     dones = []
@@ -97,7 +97,8 @@ def test_buffer_writer_fills_regions_and_strobes_done(gaps):
     run_sim(dut, producer, processes=[watcher])
     for (base, count), ws in zip(regions, words):
         assert [contents[base + k] for k in range(count)] == ws
-    assert sum(dones) == len(regions)
+    assert contents[30] == contents[50] == 0
+    assert sum(dones) == sum(count != 0 for _, count in regions)
 
 
 def test_verilog_is_lint_clean():
