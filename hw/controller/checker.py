@@ -183,7 +183,7 @@ class InstructionChecker(wiring.Component):
         # the 25F's critical path at 32b2cd4, 10.5 ns). Negative when the start is past it.
         room = signed(max(limit_max.bit_length(), 16) + 2)   # limit - a 16-bit address
         room_a, room_b, room_acc = (Signal(room, name=n) for n in ("room_a", "room_b", "room_acc"))
-        chunk_end = Signal(len(cv2.chunk_start) + 1)
+        chunk_end = Signal((cv2.chunk_start + cv2.chunk_count).shape())
         conv_bad = Signal()    # a CONV's weights or parameter word past its buffer
         # size0 x word bytes is a shift: both word sizes are powers of two.
         size_bytes = Mux(ls2.buffer == Buffer.PBUF, ls2.size0 << _log2(c.pbuf_word_bytes),
