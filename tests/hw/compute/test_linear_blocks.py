@@ -94,7 +94,8 @@ def test_buffer_writer_fills_regions_and_strobes_done(gaps):
         async for _, _, done in ctx.tick().sample(dut.done):
             dones.append(done)
 
-    run_sim(dut, producer, processes=[watcher])
+    run_sim(dut, producer, processes=[watcher], deadline_cycles=1000)
+    assert contents, "the writer did not take every command and word within 1000 cycles"
     for (base, count), ws in zip(regions, words):
         assert [contents[base + k] for k in range(count)] == ws
     assert contents[30] == contents[50] == 0
