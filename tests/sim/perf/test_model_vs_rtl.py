@@ -46,7 +46,7 @@ def test_random_layer(kind, seed):
     assert_model_equals_rtl(program, inputs)
 
 
-@pytest.mark.slow(reason="36 more seeded layers and networks under Amaranth's simulator "
+@pytest.mark.slow(reason="34 more seeded layers and networks under Amaranth's simulator "
                   "(about 3 minutes)")
 @pytest.mark.parametrize("kind,seed,timing", [("conv", s, "default") for s in range(4, 24)]
                          + [("pool", s, "default") for s in range(2, 8)]
