@@ -382,8 +382,8 @@ class ComputeUnit(wiring.Component):
                 m.next = "POOL_WORDS"
             with m.State("POOL_WORDS"):
                 # Two partial products of out_h * out_w by the low and the high half of
-                # `groups`, added in the writer command's payload: in LUTs (OrangeCrab) the
-                # whole 20 x 10 product was the 25F's critical path at fae08c4 (9.9 ns).
+                # `groups`, added in the next state: in LUTs (OrangeCrab) the whole 20 x 10
+                # product was the 25F's critical path at fae08c4 (9.9 ns).
                 m.d.sync += [pool_low.eq(plane_words * pool.groups[:groups_half]),
                              pool_high.eq(plane_words * pool.groups[groups_half:])]
                 m.next = "POOL_COUNT"
