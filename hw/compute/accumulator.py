@@ -62,46 +62,62 @@ class Accumulator(wiring.Component):
         active = Signal()          # a pass is running
         remaining = Signal(20)     # pixels of the pass not yet accepted
         addr = Signal(16)          # accumulator address of the next pixel
-        # Stage 1: the pixel accepted last cycle, waiting for its accumulator word.
+        addr_next = Signal(16)     # addr + 1
+        # The read port always holds the word at `addr`: it reads the pass's first word when
+        # the command is taken and the next pixel's word when a pixel is taken, so that the
+        # word is a register away from the add (the block RAM's slow output ends at a flip-flop).
+        # Stage 1: the pixel accepted last cycle with its accumulator word.
         s1_valid, s1_output, s1_accumulate, s1_last = Signal(), Signal(), Signal(), Signal()
         s1_addr = Signal(16)
         s1_partial = Signal(self.layout)
+        s1_previous = Signal(self.layout)
+        # The one read a write can overtake: a pass's first word, read when the command is
+        # taken, the cycle before the previous pass's last sum is written (a one-pixel pass
+        # after a one-pixel pass). Then that pixel adds the written sum (`w_data`, unchanged
+        # until the pixel's own sum is written) instead of the read word.
+        overtaken = Signal()
+        s1_overtaken = Signal()
 
         stalled = s1_valid & s1_output & ~self.o.ready
         take = active & self.i.valid & ~stalled
+        start = self.cmd.valid & ~active
+        writes = s1_valid & ~s1_output
 
         m.d.comb += [
             self.cmd.ready.eq(~active),
             self.i.ready.eq(active & ~stalled),
-            self.rd.en.eq(~stalled),
-            self.rd.addr.eq(addr),
+            self.rd.en.eq(start | take),
+            self.rd.addr.eq(Mux(start, self.cmd.payload.acc_addr, addr_next)),
         ]
-        with m.If(self.cmd.valid & ~active):
+        with m.If(start):
             m.d.sync += [pass_.eq(self.cmd.payload), active.eq(1),
-                         remaining.eq(self.cmd.payload.pixels), addr.eq(self.cmd.payload.acc_addr)]
+                         remaining.eq(self.cmd.payload.pixels),
+                         addr.eq(self.cmd.payload.acc_addr),
+                         addr_next.eq(self.cmd.payload.acc_addr + 1),
+                         overtaken.eq(writes & (s1_addr == self.cmd.payload.acc_addr))]
         with m.If(take):
-            m.d.sync += [addr.eq(addr + 1), remaining.eq(remaining - 1)]
+            m.d.sync += [addr.eq(addr_next), addr_next.eq(addr_next + 1),
+                         remaining.eq(remaining - 1), overtaken.eq(0)]
             with m.If(remaining == 1):
                 m.d.sync += active.eq(0)
         with m.If(~stalled):
             m.d.sync += [s1_valid.eq(take), s1_output.eq(pass_.output),
                          s1_accumulate.eq(pass_.accumulate), s1_addr.eq(addr),
-                         s1_last.eq(remaining == 1),
-                         s1_partial.eq(self.i.payload)]
+                         s1_last.eq(remaining == 1), s1_overtaken.eq(overtaken),
+                         s1_partial.eq(self.i.payload), s1_previous.eq(self.rd.data)]
 
         # The write goes out one edge after its sum, from registers (the sum's carry chains
-        # then end at fabric registers, not at the block RAM's data inputs). No read needs the
-        # sum earlier: within a pass the addresses increase, and the next pass's first read is
-        # issued no earlier than the cycle after the previous pass's last sum was formed (its
-        # cmd is taken once the pass is inactive), which is the write's cycle, served by the
-        # read port's transparency.
-        writes = s1_valid & ~s1_output
+        # then end at fabric registers, not at the block RAM's data inputs). Within a pass the
+        # addresses increase; a later pass's words are read no earlier than the cycle before
+        # the previous pass's last write (its command is taken once that pass is inactive):
+        # the cycle of the write is served by the read port's transparency, the cycle before
+        # by `overtaken`.
         w_data = Signal(self.layout)
         total = Signal(self.layout)
         m.d.sync += [self.wr.en.eq(writes), self.done.eq(writes & s1_last)]
         with m.If(writes):
             m.d.sync += [self.wr.addr.eq(s1_addr), w_data.eq(total)]
-        previous = data.View(self.layout, self.rd.data)
+        previous = data.View(self.layout, Mux(s1_overtaken, w_data, s1_previous))
         m.d.comb += [
             total.eq(Cat((s1_partial[c] + Mux(s1_accumulate, previous[c], 0))
                          [:self.config.acc_bits] for c in range(self.config.columns))),

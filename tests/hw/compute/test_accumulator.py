@@ -49,22 +49,11 @@ def model(passes, columns, bits, depth):
     return out
 
 
-@pytest.mark.parametrize("cfg,gaps,stalls", [("tiny", 0.0, 0.0), ("tiny", 0.3, 0.4),
-                                             ("default", 0.2, 0.2)])
-def test_multi_pass_reduction_matches_model(cfg, gaps, stalls):
-    config = preset(cfg)
-    bits, cols = config.acc_bits, config.columns
-    rng = np.random.default_rng(11)
-    passes = []
-    # Reductions of 3 passes over 5 pixels, 1-pixel passes back to back (read-after-write one
-    # cycle apart) and wrap-around values at the accumulator's extremes.
-    for pixels, addr in ((5, 10), (1, 0), (1, 0), (3, config.acc_words - 3)):
-        for step in range(3):
-            partials = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), (pixels, cols))
-            passes.append((addr, step > 0, step == 2, partials))
+def run_passes(config, passes, gaps, stalls):
+    """Run `passes` through the accumulator with its buffer; (outputs, done strobes)."""
     dut = AccumulatorWithBuffer(config)
-    want = model(passes, cols, bits, config.acc_words)
     got, dones = [], []
+    count = sum(len(p[3]) for p in passes if p[2])
 
     async def watcher(ctx):
         async for _, _, done in ctx.tick().sample(dut.done):
@@ -78,12 +67,49 @@ def test_multi_pass_reduction_matches_model(cfg, gaps, stalls):
                        seed=i)
 
     async def consumer(ctx):
-        got.extend(await collect(ctx, dut.o, len(want), stalls=stalls, seed=9,
+        got.extend(await collect(ctx, dut.o, count, stalls=stalls, seed=9,
                                  convert=lambda v: [int(x) for x in v]))
 
     run_sim(dut, producer, consumer, processes=[watcher])
-    assert got == want
-    assert sum(dones) == sum(1 for p in passes if not p[2])   # one per intermediate pass
+    return got, sum(dones)
+
+
+@pytest.mark.parametrize("cfg,gaps,stalls", [("tiny", 0.0, 0.0), ("tiny", 0.3, 0.4),
+                                             ("default", 0.2, 0.2)])
+def test_multi_pass_reduction_matches_model(cfg, gaps, stalls):
+    config = preset(cfg)
+    bits, cols = config.acc_bits, config.columns
+    rng = np.random.default_rng(11)
+    passes = []
+    # Reductions of 3 passes over 5 pixels, 1-pixel passes back to back (read-after-write one
+    # cycle apart) and wrap-around values at the accumulator's extremes.
+    for pixels, addr in ((5, 10), (1, 0), (1, 0), (3, config.acc_words - 3)):
+        for step in range(3):
+            partials = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), (pixels, cols))
+            passes.append((addr, step > 0, step == 2, partials))
+    got, dones = run_passes(config, passes, gaps, stalls)
+    assert got == model(passes, cols, bits, config.acc_words)
+    assert dones == sum(1 for p in passes if not p[2])   # one per intermediate pass
+
+
+@pytest.mark.parametrize("gaps,stalls,seed", [(0.0, 0.0, 1), (0.0, 0.5, 2), (0.4, 0.3, 3)])
+def test_random_overlapping_passes_match_model(gaps, stalls, seed):
+    """Passes of 1-4 pixels at random addresses within 6 words, so that a pass's words
+    overlap the previous pass's at any offset (its first word being the one the previous
+    pass wrote last included), with random accumulate / output flags; the last pass outputs
+    (so that every done strobe comes before the simulation ends)."""
+    config = preset("tiny")
+    bits, cols = config.acc_bits, config.columns
+    rng = np.random.default_rng(seed)
+    passes = []
+    for i in range(60):
+        pixels = int(rng.integers(1, 5))
+        passes.append((int(rng.integers(0, 7 - pixels)), bool(rng.random() < 0.7),
+                       i == 59 or bool(rng.random() < 0.3),
+                       rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), (pixels, cols))))
+    got, dones = run_passes(config, passes, gaps, stalls)
+    assert got == model(passes, cols, bits, config.acc_words)
+    assert dones == sum(1 for p in passes if not p[2])
 
 
 def test_rejects_non_config():
