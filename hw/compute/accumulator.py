@@ -4,8 +4,12 @@ A reduction that needs more chunks than the PEs hold weight contexts runs as sev
 (docs/isa.md, CONV). For each output pixel p of a pass this stage computes
 `sum = wrap(partial[p] + (ACC[acc_addr + p] if accumulate else 0))` per column, then writes the
 sum back to the accumulator buffer (intermediate pass) or sends it on to post-processing
-(`output` pass). The read port must be transparent for the write port: a one-pixel pass
-(a fully connected layer) reads, one cycle later, the word the previous pass just wrote.
+(`output` pass). Each word is read ahead, when the command (first word) or the previous
+pixel is taken, and held in the read port until its pixel comes, so that the block RAM's
+output goes to a register rather than into the add. The read port must be transparent for
+the write port: a pass's second word can be read in the cycle the previous pass's last sum is
+written; its first word, read the cycle before, is taken from the written sum instead
+(one-pixel passes back to back, as in a fully connected layer).
 
 Ports:
   cmd  In(stream of AccumulateCommand)   one per pass, before its pixels
