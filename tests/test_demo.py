@@ -1,12 +1,12 @@
 """The demo's chain (systolica/demo.py) on real digits, small enough for a test.
 
-The full LeNet-5 takes 92,112 cycles per image on `tiny`, i.e. minutes per image under
-Amaranth's simulator (measured 309 s for one image on a loaded 2-core machine), so the RTL
-tests here use LeNet-5's layer kinds at a smaller size (`MiniLeNet`: 16x16 digits, 5,831
-cycles per image with ReLU + max pooling, 6,251 with tanh + average pooling), trained in the
-test for a few seconds on the packaged MNIST digits (seeded, nothing downloaded). The real
-LeNet-5 is checked on the functional model (both flavours) for `default`, where it runs in a
-fraction of a second per image; `make demo` runs it on the Verilator RTL.
+The full LeNet-5 takes 63,671 cycles per image on `tiny`, i.e. minutes per image under
+Amaranth's simulator (measured 309 s for one image, then of 92,112 cycles, on a loaded 2-core
+machine), so the RTL tests here use LeNet-5's layer kinds at a smaller size (`MiniLeNet`: 16x16
+digits, 3,989 cycles per image with ReLU + max pooling, 4,375 with tanh + average pooling),
+trained in the test for a few seconds on the packaged MNIST digits (seeded, nothing
+downloaded). The real LeNet-5 is checked on the functional model (both flavours) for `default`,
+where it runs in a fraction of a second per image; `make demo` runs it on the Verilator RTL.
 """
 
 from __future__ import annotations
