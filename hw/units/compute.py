@@ -288,6 +288,12 @@ class ComputeUnit(wiring.Component):
         # offered (a multiplier in front of a command payload reached the window generator's
         # pass-load registers: the 25F's critical path at 132b4c9, 11.3 ns).
         weight_words = Signal((conv.chunk_count * c.columns).shape())
+        # The window generator's cmd payload, one register for CONV and POOL set before the
+        # cmd is offered (CONV_PARAMS, POOL_COUNT): as the states' payloads, FSM state ->
+        # payload mux -> the generator's stage-1 products was the 25F's critical path at
+        # c60179a (9.5 ns). A cmd is only replaced after it was taken (states change on
+        # `all_sent`).
+        window_payload = Signal.like(window.cmd.payload)
         pool_taps = Signal((pool.kernel * pool.kernel).shape())
         # One flip-flop per block command: set when the FSM enters a state that sends it,
         # cleared when the block takes it. It is the command's `valid` (no state decode in
@@ -308,6 +314,8 @@ class ComputeUnit(wiring.Component):
 
         def mask(*names) -> int:
             return sum(1 << bit[name] for name in names)
+
+        m.d.comb += window.cmd.payload.eq(window_payload)
 
         def send(**payloads):
             """The payloads of this state's commands (offered while their `offer` bit is set)."""
@@ -340,6 +348,12 @@ class ComputeUnit(wiring.Component):
             with m.State("CONV_PARAMS"):
                 # One cycle to read the parameter word and form the pixel count.
                 m.d.comb += [self.pbuf_rd.addr.eq(conv.pbuf_addr), self.pbuf_rd.en.eq(1)]
+                m.d.sync += _assign(window_payload, {
+                    "in_h": conv.in_h, "in_w": conv.in_w, "groups": conv.in_groups,
+                    "kernel": conv.kernel, "stride": conv.stride, "pad_top": conv.pad_top,
+                    "pad_left": conv.pad_left, "out_h": conv.out_h, "out_w": conv.out_w,
+                    "chunk_start": conv.chunk_start, "chunk_count": conv.chunk_count,
+                })
                 m.d.sync += [pixels.eq(conv.out_h * conv.out_w),
                              weight_words.eq(conv.chunk_count * c.columns),
                              offer.eq(Mux(conv.output,
@@ -349,19 +363,12 @@ class ComputeUnit(wiring.Component):
                 m.next = "CONV"
             with m.State("CONV"):
                 m.d.comb += self.pbuf_rd.en.eq(0)
-                window_cmd = {
-                    "in_h": conv.in_h, "in_w": conv.in_w, "groups": conv.in_groups,
-                    "kernel": conv.kernel, "stride": conv.stride, "pad_top": conv.pad_top,
-                    "pad_left": conv.pad_left, "out_h": conv.out_h, "out_w": conv.out_w,
-                    "chunk_start": conv.chunk_start, "chunk_count": conv.chunk_count,
-                }
                 post_cmd = Signal.like(postprocess.cmd.payload)
                 m.d.comb += [post_cmd.params.pbuf_word.eq(self.pbuf_rd.data),
                              post_cmd.params.activation.eq(conv.activation),
                              post_cmd.count.eq(pixels)]
                 send(tiles={"base": conv.ibuf_addr, "in_h": conv.in_h, "in_w": conv.in_w,
                             "groups": conv.in_groups},
-                     window=window_cmd,
                      wload={"base": conv.wbuf_addr, "count": weight_words,
                             "tag": bank},
                      acc={"acc_addr": conv.acc_addr, "pixels": pixels,
@@ -393,6 +400,12 @@ class ComputeUnit(wiring.Component):
                 # ULX3S netlist estimate at 32b2cd4).
                 m.d.sync += [pool_count.eq(pool_low + (pool_high << groups_half)),
                              offer.eq(mask("writer"))]
+                m.d.sync += _assign(window_payload, {
+                    "in_h": pool.in_h, "in_w": pool.in_w, "groups": 1,
+                    "kernel": pool.kernel, "stride": pool.stride,
+                    "pad_top": pool.pad_top, "pad_left": pool.pad_left,
+                    "out_h": pool.out_h, "out_w": pool.out_w, "chunk_start": 0,
+                    "chunk_count": pool_taps})
                 m.next = "POOL_WRITER"
             plane_commands = Mux(pool.kind == PoolKind.GLOBAL_AVG, mask("tiles", "pool"),
                                  mask("tiles", "pool", "window"))
@@ -406,12 +419,7 @@ class ComputeUnit(wiring.Component):
                 tile_cmd = {"base": plane_base, "in_h": pool.in_h, "in_w": pool.in_w,
                             "groups": 1}
                 pool_cmd = {"kind": pool.kind, "mult": pool.mult, "shift": pool.shift}
-                send(tiles=tile_cmd, pool=pool_cmd, window={
-                    "in_h": pool.in_h, "in_w": pool.in_w, "groups": 1,
-                    "kernel": pool.kernel, "stride": pool.stride,
-                    "pad_top": pool.pad_top, "pad_left": pool.pad_left,
-                    "out_h": pool.out_h, "out_w": pool.out_w, "chunk_start": 0,
-                    "chunk_count": pool_taps})
+                send(tiles=tile_cmd, pool=pool_cmd)
                 with m.If(all_sent):
                     m.d.sync += [group.eq(group + 1), plane_base.eq(plane_base + plane_in),
                                  last_group.eq(group + 2 == pool.groups)]
