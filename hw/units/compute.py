@@ -316,6 +316,26 @@ class ComputeUnit(wiring.Component):
             return sum(1 << bit[name] for name in names)
 
         m.d.comb += window.cmd.payload.eq(window_payload)
+        # Commands only one state sends carry their payload in every state (it matters only
+        # while offered): no FSM state decode in front of, e.g., the accumulator's first read
+        # address or the weight loader's counters.
+        post_cmd = Signal.like(postprocess.cmd.payload)
+        m.d.comb += [post_cmd.params.pbuf_word.eq(self.pbuf_rd.data),
+                     post_cmd.params.activation.eq(conv.activation),
+                     post_cmd.count.eq(pixels)]
+        m.d.comb += [
+            *_assign(wload.cmd.payload, {"base": conv.wbuf_addr, "count": weight_words,
+                                         "tag": bank}),
+            *_assign(accumulator.cmd.payload, {
+                "acc_addr": conv.acc_addr, "pixels": pixels,
+                "accumulate": conv.accumulate, "output": conv.output}),
+            postprocess.cmd.payload.eq(post_cmd),
+            *_assign(pooling.cmd.payload, {"kind": pool.kind, "mult": pool.mult,
+                                           "shift": pool.shift}),
+            *_assign(eltwise.cmd.payload, {"params": {
+                "mult_a": add.mult_a, "mult_b": add.mult_b, "shift": add.shift,
+                "activation": add.activation}, "count": add.count}),
+        ]
 
         def send(**payloads):
             """The payloads of this state's commands (offered while their `offer` bit is set)."""
@@ -363,17 +383,9 @@ class ComputeUnit(wiring.Component):
                 m.next = "CONV"
             with m.State("CONV"):
                 m.d.comb += self.pbuf_rd.en.eq(0)
-                post_cmd = Signal.like(postprocess.cmd.payload)
-                m.d.comb += [post_cmd.params.pbuf_word.eq(self.pbuf_rd.data),
-                             post_cmd.params.activation.eq(conv.activation),
-                             post_cmd.count.eq(pixels)]
                 send(tiles={"base": conv.ibuf_addr, "in_h": conv.in_h, "in_w": conv.in_w,
                             "groups": conv.in_groups},
-                     wload={"base": conv.wbuf_addr, "count": weight_words,
-                            "tag": bank},
-                     acc={"acc_addr": conv.acc_addr, "pixels": pixels,
-                          "accumulate": conv.accumulate, "output": conv.output},
-                     post=post_cmd, writer={"base": conv.obuf_addr, "count": pixels})
+                     writer={"base": conv.obuf_addr, "count": pixels})
                 m.d.comb += [banks.w_data.eq(bank),
                              banks.w_en.eq(window.cmd.valid & window.cmd.ready)]
                 with m.If(all_sent):
@@ -418,8 +430,7 @@ class ComputeUnit(wiring.Component):
                 # One window-generator (or global) pass per channel block.
                 tile_cmd = {"base": plane_base, "in_h": pool.in_h, "in_w": pool.in_w,
                             "groups": 1}
-                pool_cmd = {"kind": pool.kind, "mult": pool.mult, "shift": pool.shift}
-                send(tiles=tile_cmd, pool=pool_cmd)
+                send(tiles=tile_cmd)
                 with m.If(all_sent):
                     m.d.sync += [group.eq(group + 1), plane_base.eq(plane_base + plane_in),
                                  last_group.eq(group + 2 == pool.groups)]
@@ -429,10 +440,7 @@ class ComputeUnit(wiring.Component):
                     with m.Else():
                         m.d.sync += offer.eq(plane_commands)
             with m.State("ADD"):
-                send(eltwise={"params": {
-                    "mult_a": add.mult_a, "mult_b": add.mult_b, "shift": add.shift,
-                    "activation": add.activation}, "count": add.count},
-                    writer={"base": add.obuf_addr, "count": add.count})
+                send(writer={"base": add.obuf_addr, "count": add.count})
                 with m.If(all_sent):
                     m.d.sync += [add_addr.eq(add.a_addr), add_b_addr.eq(add.b_addr),
                                  add_phase.eq(0), add_left.eq(add.count)]
