@@ -297,7 +297,8 @@ class ComputeUnit(wiring.Component):
         pool_taps = Signal((pool.kernel * pool.kernel).shape())
         # One flip-flop per block command: set when the FSM enters a state that sends it,
         # cleared when the block takes it. It is the command's `valid` (no state decode in
-        # front of the blocks' command transfers); the payloads are the state's.
+        # front of the blocks' command transfers); the payloads are the sending state's
+        # (tiles, writer: several states send them) or driven in every state (below).
         ports = {"tiles": tiles.cmd, "window": window.cmd, "wload": wload.cmd,
                  "acc": accumulator.cmd, "post": postprocess.cmd, "writer": writer.cmd,
                  "pool": pooling.cmd, "eltwise": eltwise.cmd}
